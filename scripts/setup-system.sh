@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stagecraft and its tests need. Idempotent.
+set -euo pipefail
+pkgs=(runc docker-registry skopeo umoci busybox-static debootstrap pigz zstd jq ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
