@@ -1,0 +1,160 @@
+/**
+ * The contract between planning (pure: Dockerfile stages -> graph -> steps)
+ * and the build (effects: pull, run, copy, commit). The planner produces data
+ * only; the build executes it.
+ */
+import type { SourceRange } from '../errors.js';
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** Docker image config fields a Dockerfile can set (the `config` object of an image config). */
+export interface ContainerConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  ArgsEscaped?: boolean;
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    StartInterval?: number;
+    Retries?: number;
+  };
+  OnBuild?: string[] | null;
+  Shell?: string[];
+}
+
+export interface HistoryEntry {
+  created_by: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+export interface BuildRequest {
+  /** Target stage name (case-insensitive) or undefined for the last stage. */
+  target?: string;
+  /** --build-arg values. A key present with value undefined means "take it from the environment" (docker semantics for `--build-arg K`). */
+  buildArgs: Record<string, string>;
+  /** The platform being built for (TARGETPLATFORM). */
+  platform: Platform;
+  /** The platform doing the build (BUILDPLATFORM). */
+  buildPlatform: Platform;
+  /** Dockerfile path shown in locations. */
+  file?: string;
+}
+
+/** Where a stage starts from. */
+export type StageBase =
+  | { kind: 'scratch' }
+  | { kind: 'image'; ref: string; platform?: string }
+  | { kind: 'stage'; index: number };
+
+/** A source stage/image for COPY --from and RUN --mount=from. */
+export type StepSource =
+  | { kind: 'context' }
+  | { kind: 'stage'; index: number }
+  | { kind: 'image'; ref: string };
+
+/** A RUN --mount after ARG/ENV expansion. */
+export type RunMount =
+  | { type: 'bind'; target: string; source: string; from: StepSource; readonly: boolean }
+  | { type: 'cache'; target: string; id: string; sharing: 'shared' | 'private' | 'locked'; from?: StepSource; source?: string; readonly: boolean; uid?: number; gid?: number; mode?: number }
+  | { type: 'tmpfs'; target: string; size?: number }
+  | { type: 'secret'; id: string; target?: string; env?: string; required: boolean; uid?: number; gid?: number; mode?: number }
+  | { type: 'ssh'; id: string; target?: string; required: boolean; uid?: number; gid?: number; mode?: number };
+
+/** An executable unit: one step changes the filesystem and/or the config. */
+export type Step =
+  | {
+      kind: 'run';
+      /** Final argv: shell form already wrapped in the stage's SHELL (default /bin/sh -c). */
+      args: string[];
+      /** Environment for the process: image Env + ARGs in scope, as BuildKit passes them. */
+      env: string[];
+      /** Absolute working directory. */
+      cwd: string;
+      /** USER as written after expansion (resolved against /etc/passwd by the build). */
+      user: string;
+      network: 'default' | 'none' | 'host';
+      security: 'sandbox' | 'insecure';
+      mounts: RunMount[];
+      /** Heredoc files to create before running (RUN <<EOF with a non-shell interpreter etc.). */
+      files: Array<{ path: string; content: string; mode: number }>;
+    }
+  | {
+      kind: 'copy';
+      isAdd: boolean;
+      from: StepSource;
+      /** Sources after expansion: relative to the context root or the source stage's root. */
+      sources: string[];
+      /** Inline sources (COPY <<EOF): name -> content. */
+      inline: Array<{ name: string; content: string }>;
+      /** Absolute destination in the stage (WORKDIR applied); keeps a trailing slash if written. */
+      dest: string;
+      chown?: string;
+      chmod?: string;
+      link: boolean;
+      parents: boolean;
+      excludes: string[];
+      checksum?: string;
+      keepGitDir?: boolean;
+      /** The stage's workdir at this point (for --parents and relative handling). */
+      workdir: string;
+      /** The stage's USER at this point (COPY doesn't use it, but ADD of URLs may). */
+      user: string;
+    }
+  /** WORKDIR creates the directory (if missing) owned per BuildKit's rules. */
+  | { kind: 'mkdir'; path: string; user: string }
+  /** Config-only instruction (ENV, LABEL, CMD, ...): no filesystem change. */
+  | { kind: 'config' };
+
+export interface PlannedStep {
+  /** 1-based index within its stage, for progress names like `[builder 2/5]`. */
+  ordinal: number;
+  step: Step;
+  /** The image config after this step. */
+  config: ContainerConfig;
+  /** The history entry this step contributes to the image. */
+  history: HistoryEntry;
+  /** Progress name: `RUN pip install ...` as BuildKit prints it (original flags). */
+  name: string;
+  location: SourceRange;
+  /**
+   * Canonical, deterministic description of the step for its cache key (the
+   * instruction as expanded, env/args that affect it; never secret values).
+   */
+  cacheMaterial: string;
+}
+
+export interface PlannedStage {
+  index: number;
+  /** Lowercase stage name, if named. */
+  name?: string;
+  /** `builder`, or `stage-1` for unnamed stages. */
+  displayName: string;
+  base: StageBase;
+  location: SourceRange;
+  /** Stages this one needs (base stage, COPY --from, RUN --mount=from). */
+  dependsOn: number[];
+  /** Images this one needs besides its base (COPY --from=<image>). */
+  imageDeps: string[];
+}
+
+export interface BuildGraph {
+  stages: PlannedStage[];
+  /** Index of the target stage. */
+  target: number;
+  /** Stages needed for the target, dependencies first. Others are never resolved or run. */
+  needed: number[];
+}
