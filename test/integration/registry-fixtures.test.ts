@@ -1,0 +1,109 @@
+/**
+ * The test fixtures themselves: a real registry on loopback, and a base image
+ * pushed to it by skopeo, checked through the registry's HTTP API.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { hostPlatform, pushBaseImages } from '../support/base-images.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Names of the entries in an uncompressed tar (ustar/gnu headers, enough for a check). */
+function tarNames(tar: Buffer): string[] {
+  const names: string[] = [];
+  let off = 0;
+  let longName: string | undefined;
+  while (off + 512 <= tar.length) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const field = (a: number, n: number): string => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
+    const size = Number.parseInt(field(124, 12).trim() || '0', 8);
+    const type = String.fromCharCode(h[156]!);
+    const prefix = field(345, 155);
+    const body = tar.subarray(off + 512, off + 512 + size);
+    if (type === 'L') longName = body.toString('utf8').replace(/\0.*$/s, '');
+    else if (type !== 'x' && type !== 'g') {
+      names.push(longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)));
+      longName = undefined;
+    }
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return names;
+}
+
+describe('registry fixtures', () => {
+  let reg: RunningRegistry;
+  let refs: Record<string, string>;
+  let checks = 0;
+
+  before(async () => {
+    reg = await startRegistry();
+    refs = await pushBaseImages(reg.host, ['busybox:latest']);
+  });
+  after(async () => {
+    await reg?.stop();
+    console.log(`registry fixture checks: ${checks}/3 passed`);
+  });
+
+  it('serves the distribution API on 127.0.0.1', async () => {
+    assert.match(reg.host, /^127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${reg.url}/v2/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    const catalog = (await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.deepEqual(catalog.repositories, ['busybox']);
+    checks++;
+  });
+
+  it('holds the skopeo-pushed busybox manifest, config and layer with matching digests', async () => {
+    assert.equal(refs['busybox:latest'], `${reg.host}/busybox:latest`);
+    const mres = await fetch(`${reg.url}/v2/busybox/manifests/latest`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    assert.equal(mres.status, 200);
+    const raw = Buffer.from(await mres.arrayBuffer());
+    assert.equal(mres.headers.get('docker-content-digest'), sha256(raw));
+    const manifest = JSON.parse(raw.toString('utf8')) as {
+      mediaType?: string; config: { digest: string; size: number }; layers: { digest: string; size: number }[];
+    };
+    assert.equal(manifest.layers.length, 1);
+
+    const cres = await fetch(`${reg.url}/v2/busybox/blobs/${manifest.config.digest}`);
+    const rawConfig = Buffer.from(await cres.arrayBuffer());
+    assert.equal(sha256(rawConfig), manifest.config.digest);
+    const config = JSON.parse(rawConfig.toString('utf8')) as {
+      os: string; architecture: string; config: { Cmd: string[]; Env: string[] }; rootfs: { diff_ids: string[] };
+    };
+    assert.equal(config.os, 'linux');
+    assert.equal(config.architecture, hostPlatform().architecture);
+    assert.deepEqual(config.config.Cmd, ['sh']);
+    assert.ok(config.config.Env.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
+
+    const layer = manifest.layers[0]!;
+    const lres = await fetch(`${reg.url}/v2/busybox/blobs/${layer.digest}`);
+    const gz = Buffer.from(await lres.arrayBuffer());
+    assert.equal(gz.length, layer.size);
+    assert.equal(sha256(gz), layer.digest);
+    const tar = gunzipSync(gz);
+    assert.equal(sha256(tar), config.rootfs.diff_ids[0]);
+    const names = tarNames(tar);
+    for (const want of ['bin/busybox', 'bin/sh', 'bin/ls', 'etc/passwd', 'etc/group', 'tmp/']) {
+      assert.ok(names.includes(want), `layer lacks ${want}`);
+    }
+    checks++;
+  });
+
+  it('is readable by skopeo inspect (an independent client)', () => {
+    const r = spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/busybox:latest`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as { Architecture: string; Os: string; Layers: string[] };
+    assert.equal(info.Os, 'linux');
+    assert.equal(info.Architecture, hostPlatform().architecture);
+    assert.equal(info.Layers.length, 1);
+    checks++;
+  });
+});
