@@ -1,0 +1,6 @@
+export * from './digest.js';
+export * from './media-types.js';
+export * from './types.js';
+export * from './canonical-json.js';
+export * from './platform.js';
+export * from './documents.js';
