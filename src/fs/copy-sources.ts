@@ -1,0 +1,178 @@
+/**
+ * Turn COPY/ADD source arguments into concrete matches under a source root
+ * (the build context or another stage's root filesystem). Shared by the copy
+ * itself and by content hashing for cache keys, so both see the same files.
+ *
+ * BuildKit rules: sources are relative to the root (a leading `/` and `..`
+ * are dropped); wildcards use filepath.Match per path, one component each;
+ * a literal source that does not exist is an error; a wildcard that matches
+ * nothing is allowed (AllowEmptyWildcard), but the directory before the
+ * first wildcard must exist. Symlinks named by a source or matched by a
+ * wildcard are followed, inside the root.
+ */
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { StagecraftError } from '../errors.js';
+import { compilePattern, hasWildcard, suggest } from './copy-glob.js';
+import { resolveInRoot, splitPath } from './scoped-path.js';
+
+/** Return true to leave an entry out as if it did not exist (.dockerignore). */
+export type IgnoreFn = (relPath: string, isDir: boolean) => boolean;
+
+export interface SourceMatch {
+  /** The source argument as written. */
+  spec: string;
+  /** Path of the match relative to the source root, not following its last link ('' = root). */
+  rel: string;
+  /** Host path after following symlinks inside the root. */
+  host: string;
+  /** lstat of `host`. */
+  stat: Stats;
+  /** Where it goes relative to the destination: base name, or the path after the pivot with --parents. */
+  destRel: string;
+}
+
+export interface ResolveSourcesOptions {
+  parents?: boolean;
+  ignore?: IgnoreFn | undefined;
+  /** Default true, as BuildKit's Dockerfile frontend sets it. */
+  allowEmptyWildcard?: boolean;
+  /** Names the root in messages: "build context", "stage build". */
+  rootName?: string;
+}
+
+/** Split a --parents source at its `/./` pivot: [kept-before, pattern-after]. */
+export function splitPivot(src: string): [string, string] {
+  const s = src.startsWith('./') ? src.slice(1) : src;
+  const i = s.indexOf('/./');
+  if (i < 0) return ['', src];
+  return [s.slice(0, i), s.slice(i + 3)];
+}
+
+function cleanRel(p: string): string {
+  const out: string[] = [];
+  for (const c of splitPath(p)) {
+    if (c === '..') out.pop();
+    else out.push(c);
+  }
+  return out.join('/');
+}
+
+function joinRel(a: string, b: string): string {
+  return a === '' ? b : b === '' ? a : `${a}/${b}`;
+}
+
+function baseName(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? rel : rel.slice(i + 1);
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+async function readdirSorted(host: string): Promise<Dirent[]> {
+  const list = await readdir(host, { withFileTypes: true });
+  return list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Build the "not found" error with near-match suggestions from the deepest existing directory. */
+async function notFound(root: string, rel: string, opts: ResolveSourcesOptions): Promise<StagecraftError> {
+  const where = opts.rootName ?? 'build context';
+  const comps = rel.split('/');
+  let dirRel = '';
+  let hint: string | undefined;
+  for (const c of comps) {
+    const next = joinRel(dirRel, c);
+    const host = await resolveInRoot(root, next);
+    const st = await lstatOrUndefined(host);
+    if (st && !(opts.ignore?.(next, st.isDirectory()) ?? false)) {
+      dirRel = next;
+      continue;
+    }
+    if (st) {
+      hint = `"${next}" is excluded by .dockerignore; remove it from .dockerignore to copy it`;
+      break;
+    }
+    const dirHost = await resolveInRoot(root, dirRel);
+    let names: string[] = [];
+    try {
+      names = (await readdirSorted(dirHost))
+        .filter((d) => !(opts.ignore?.(joinRel(dirRel, d.name), d.isDirectory()) ?? false))
+        .map((d) => d.name);
+    } catch {
+      names = [];
+    }
+    const near = suggest(c, names);
+    if (near.length > 0) hint = `did you mean ${near.map((n) => `"${joinRel(dirRel, n)}"`).join(' or ')}?`;
+    break;
+  }
+  return new StagecraftError('COPY', `"/${rel}": not found in ${where}`, { hint });
+}
+
+/** Resolve one source argument into matches, in lexical order. */
+export async function resolveSource(root: string, spec: string, opts: ResolveSourcesOptions = {}): Promise<SourceMatch[]> {
+  const [pivotRaw, patternRaw] = opts.parents ? splitPivot(spec) : ['', spec];
+  const pivot = cleanRel(pivotRaw);
+  const pattern = cleanRel(patternRaw);
+  const comps = pattern === '' ? [] : pattern.split('/');
+  const w = comps.findIndex(hasWildcard);
+  const destRelOf = (rel: string): string =>
+    opts.parents ? rel.slice(pivot.length).replace(/^\//, '') : baseName(rel);
+
+  if (w < 0) {
+    const rel = joinRel(pivot, pattern);
+    const host = await resolveInRoot(root, rel);
+    const stat = await lstatOrUndefined(host);
+    if (!stat || (rel !== '' && (opts.ignore?.(rel, stat.isDirectory()) ?? false))) {
+      throw await notFound(root, rel, opts);
+    }
+    return [{ spec, rel, host, stat, destRel: destRelOf(rel) }];
+  }
+
+  const baseRel = joinRel(pivot, comps.slice(0, w).join('/'));
+  const baseHost = await resolveInRoot(root, baseRel);
+  const baseStat = await lstatOrUndefined(baseHost);
+  if (!baseStat || !baseStat.isDirectory()) throw await notFound(root, baseRel, opts);
+  const matcher = compilePattern(comps.slice(w).join('/'), opts.parents ?? false);
+  const found: string[] = [];
+  const walk = async (dirHost: string, dirSub: string): Promise<void> => {
+    for (const d of await readdirSorted(dirHost)) {
+      const sub = joinRel(dirSub, d.name);
+      const rel = joinRel(baseRel, sub);
+      if (opts.ignore?.(rel, d.isDirectory()) ?? false) continue;
+      if (matcher.matches(sub)) {
+        // Like Go's Walk: a matched directory is copied whole, not descended.
+        found.push(rel);
+        continue;
+      }
+      if (d.isDirectory() && matcher.mayMatchBelow(sub)) await walk(`${dirHost}/${d.name}`, sub);
+    }
+  };
+  await walk(baseHost, '');
+  if (found.length === 0 && opts.allowEmptyWildcard === false) {
+    throw new StagecraftError('COPY', `no source files were specified: "${spec}" matched nothing in ${opts.rootName ?? 'build context'}`);
+  }
+  const out: SourceMatch[] = [];
+  for (const rel of found) {
+    const host = await resolveInRoot(root, rel);
+    const stat = await lstatOrUndefined(host);
+    // A dangling link matched by a wildcard has nothing to copy.
+    if (!stat) throw await notFound(root, rel, opts);
+    out.push({ spec, rel, host, stat, destRel: destRelOf(rel) });
+  }
+  return out;
+}
+
+/** Resolve every source argument, in order. */
+export async function resolveSources(root: string, specs: string[], opts: ResolveSourcesOptions = {}): Promise<SourceMatch[]> {
+  const out: SourceMatch[] = [];
+  for (const s of specs) out.push(...(await resolveSource(root, s, opts)));
+  return out;
+}

@@ -1,0 +1,155 @@
+/**
+ * The entry-level copier behind COPY: `cp -a`-like, with BuildKit's rules for
+ * what happens at the target. Every target path is built by joining single
+ * names under a directory that is known to be real (never a symlink), so a
+ * symlink planted in the image or the source is never written through.
+ *
+ *   - a file replaces a file or symlink at the target, and fails on a directory;
+ *   - a directory merges into an existing directory, fails on anything else;
+ *   - symlinks are recreated verbatim, hardlinks within one copy are kept;
+ *   - metadata (owner, mode, mtime) is copied after a directory's children,
+ *     so the directory's mtime survives; an existing top-level target
+ *     directory keeps its own metadata.
+ */
+import type { Stats } from 'node:fs';
+import { chmod, copyFile, constants, lchown, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { StagecraftError } from '../errors.js';
+import type { ChmodSpec } from './copy-chmod.js';
+import type { Owner } from './users.js';
+
+export interface TreeCopyOptions {
+  /** --chown; when absent, owners come from `keepOwners`. */
+  chown?: Owner | undefined;
+  /** Keep source uid/gid (stage sources); otherwise 0:0 (context sources). */
+  keepOwners: boolean;
+  chmod?: ChmodSpec | undefined;
+  /** Skip a child: `sub` is relative to the copied source, `name` its last component. */
+  skip?: (sub: string, isDir: boolean) => boolean;
+  /** Maps a host target path to its in-image path for messages. */
+  describe: (host: string) => string;
+}
+
+export interface CopyStats {
+  files: number;
+  bytes: number;
+}
+
+export class TreeCopier {
+  readonly stats: CopyStats = { files: 0, bytes: 0 };
+  private readonly inodes = new Map<string, string>();
+
+  constructor(private readonly opts: TreeCopyOptions) {}
+
+  /** Owner a new entry gets. */
+  ownerFor(st: Stats | undefined): Owner {
+    if (this.opts.chown) return this.opts.chown;
+    if (this.opts.keepOwners && st) return { uid: st.uid, gid: st.gid };
+    return { uid: 0, gid: 0 };
+  }
+
+  /** Mode (permission bits) a new entry gets. */
+  modeFor(st: Stats, isDir: boolean): number {
+    const mode = st.mode & 0o7777;
+    return this.opts.chmod ? this.opts.chmod.apply(mode, isDir) : mode;
+  }
+
+  /** Mode for directories COPY creates on the way to the destination. */
+  createdDirMode(): number {
+    return this.opts.chmod ? this.opts.chmod.apply(0o755, true) : 0o755;
+  }
+
+  /**
+   * Copy `src` (host path, not followed; `st` its lstat) to `target`, whose
+   * parent is a real directory. `sub` is the path below the copied source.
+   * `overwriteMeta` is false only for the top-level target of a copy.
+   */
+  async copy(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean): Promise<void> {
+    if (st.isDirectory()) {
+      await this.copyDir(src, st, target, sub, overwriteMeta);
+      return;
+    }
+    await this.clearFileTarget(target);
+    if (st.isSymbolicLink()) {
+      await symlink(await readlink(src), target);
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? this.inodes.get(key) : undefined;
+      if (first !== undefined) {
+        await link(first, target);
+      } else {
+        await copyFile(src, target, constants.COPYFILE_FICLONE);
+        if (st.nlink > 1) this.inodes.set(key, target);
+        this.stats.bytes += st.size;
+      }
+      this.stats.files++;
+    } else if (st.isSocket() || st.isFIFO()) {
+      // BuildKit transfers sockets and pipes as empty regular files.
+      await writeFile(target, '', { flag: 'wx' });
+      this.stats.files++;
+    } else {
+      throw new StagecraftError('UNSUPPORTED', `cannot copy device file ${this.opts.describe(target)}`, {
+        hint: 'create device nodes with RUN mknod instead of COPY',
+      });
+    }
+    await this.applyMeta(target, st);
+  }
+
+  private async copyDir(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean): Promise<void> {
+    const existing = await lstatMaybe(target);
+    let created = false;
+    if (!existing) {
+      await mkdir(target, { mode: 0o700 });
+      created = true;
+    } else if (!existing.isDirectory()) {
+      throw new StagecraftError('COPY', `cannot copy to non-directory: ${this.opts.describe(target)}`, {
+        hint: 'the destination already has a file or symlink where the source has a directory',
+      });
+    }
+    const names = (await readdir(src)).sort();
+    for (const name of names) {
+      const childSub = sub === '' ? name : `${sub}/${name}`;
+      const childSrc = `${src}/${name}`;
+      const cst = await lstat(childSrc);
+      if (this.opts.skip?.(childSub, cst.isDirectory())) continue;
+      await this.copy(childSrc, cst, `${target}/${name}`, childSub, true);
+    }
+    if (created || overwriteMeta) await this.applyMeta(target, st);
+  }
+
+  /** Make room for a non-directory at `target` without following a link there. */
+  private async clearFileTarget(target: string): Promise<void> {
+    const st = await lstatMaybe(target);
+    if (!st) return;
+    if (st.isDirectory()) {
+      throw new StagecraftError('COPY', `cannot replace directory ${this.opts.describe(target)} with a file`, {
+        hint: 'remove the directory in an earlier step, or copy to a different path',
+      });
+    }
+    await unlink(target);
+  }
+
+  /** Owner, mode and times from `st`; chown first since it clears set-id bits. */
+  async applyMeta(target: string, st: Stats): Promise<void> {
+    const owner = this.ownerFor(st);
+    await setOwner(target, owner);
+    if (!st.isSymbolicLink()) await chmod(target, this.modeFor(st, st.isDirectory()));
+    await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+  }
+}
+
+export async function lstatMaybe(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** lchown, skipped when already right (so unprivileged tests still run). */
+export async function setOwner(target: string, owner: Owner): Promise<void> {
+  const st = await lstat(target);
+  if (st.uid === owner.uid && st.gid === owner.gid) return;
+  await lchown(target, owner.uid, owner.gid);
+}

@@ -1,0 +1,193 @@
+/**
+ * COPY (and ADD of local files) with Docker/BuildKit semantics, scoped to two
+ * roots: sources under `srcRoot` (the build context or another stage's root
+ * filesystem), the destination under `destRoot` (the target stage's merged
+ * overlay). Nothing is read or written outside those roots.
+ *
+ * Destination rules (BuildKit's fsutil copy with CopyDirContents):
+ *   - `dest` is relative to `workdir` unless absolute; empty means workdir;
+ *     a trailing `/` (or `.`) means "a directory";
+ *   - missing directories on the way are created 0755 (or the --chmod mode),
+ *     owned 0:0 or the --chown owner; existing ones are left alone;
+ *   - symlinks in the destination path are followed inside destRoot;
+ *   - a directory source copies its contents; a file to an existing
+ *     directory goes inside it; otherwise it becomes the destination path.
+ */
+import { StagecraftError } from '../errors.js';
+import { parseChmod } from './copy-chmod.js';
+import { compilePattern, type CompiledPattern } from './copy-glob.js';
+import { resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
+import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
+import { cleanPath, resolveInRoot, splitPath } from './scoped-path.js';
+import { mkdir, chmod } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Owner } from './users.js';
+
+export interface CopyOptions {
+  srcRoot: string;
+  sources: string[];
+  dest: string;
+  destRoot: string;
+  /** The stage's WORKDIR (absolute in-image path); default `/`. */
+  workdir?: string;
+  chown?: Owner | undefined;
+  /** Octal (`0755`) or symbolic (`u=rwX,go=rX`). */
+  chmod?: string | undefined;
+  excludes?: string[];
+  parents?: boolean;
+  /** Keep source uid:gid (true for stage/image sources; the context's are 0:0). */
+  keepOwners?: boolean;
+  /** .dockerignore filter for context sources; `rel` is relative to srcRoot. */
+  ignore?: IgnoreFn | undefined;
+  /** BuildKit allows a wildcard that matches nothing (default true). */
+  allowEmptyWildcard?: boolean;
+  /** For messages: "build context", "stage build". */
+  sourceName?: string;
+}
+
+export type CopyResult = CopyStats;
+
+/** The destination as an absolute in-image path, and whether it names a directory. */
+export function destinationOf(dest: string, workdir = '/'): { path: string; isDir: boolean } {
+  const isDir = dest === '' || dest === '.' || dest.endsWith('/') || dest.endsWith('/.');
+  const abs = dest.startsWith('/') ? dest : `${workdir}/${dest}`;
+  return { path: cleanPath(abs), isDir };
+}
+
+/** Excludes: a match's own path is tested relative to srcRoot, children relative to the match. */
+function excludeFilter(patterns: CompiledPattern[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  return (path) => patterns.some((p) => p.matches(path));
+}
+
+export async function copy(opts: CopyOptions): Promise<CopyResult> {
+  const dest = destinationOf(opts.dest, opts.workdir ?? '/');
+  if (opts.sources.length > 1 && !dest.isDir && !opts.parents) {
+    throw new StagecraftError('COPY', 'When using COPY with more than one source file, the destination must be a directory and end with a /', {
+      hint: `write the destination as ${opts.dest}/`,
+    });
+  }
+  const chmodSpec = opts.chmod === undefined || opts.chmod === '' ? undefined : parseChmod(opts.chmod);
+  const excludes = (opts.excludes ?? []).map((p) => compilePattern(cleanPath(p).slice(1), true));
+  const isExcluded = excludeFilter(excludes);
+  const describe = (host: string): string => '/' + relative(opts.destRoot, host);
+
+  const matches = (
+    await resolveSources(opts.srcRoot, opts.sources, {
+      parents: opts.parents ?? false,
+      ignore: opts.ignore,
+      allowEmptyWildcard: opts.allowEmptyWildcard ?? true,
+      rootName: opts.sourceName ?? 'build context',
+    })
+  ).filter((m) => m.rel === '' || !isExcluded(m.rel));
+
+  const copier = new TreeCopier({
+    chown: opts.chown,
+    keepOwners: opts.keepOwners ?? false,
+    chmod: chmodSpec,
+    describe,
+    skip: undefined,
+  });
+  const newDirOwner = opts.chown ?? { uid: 0, gid: 0 };
+  const newDirMode = copier.createdDirMode();
+
+  /** mkdir -p inside destRoot, following links there; returns the host path. */
+  const ensureDir = async (inImage: string): Promise<string> => {
+    let cur = '/';
+    for (const c of splitPath(inImage)) {
+      cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
+      const host = await resolveInRoot(opts.destRoot, cur);
+      const st = await lstatMaybe(host);
+      if (!st) {
+        await mkdir(host);
+        await setOwner(host, newDirOwner);
+        await chmod(host, newDirMode);
+      } else if (!st.isDirectory()) {
+        throw new StagecraftError('COPY', `cannot copy to non-directory: ${describe(host)}`, {
+          hint: `${cur} exists in the image and is not a directory`,
+        });
+      }
+    }
+    return resolveInRoot(opts.destRoot, inImage);
+  };
+
+  if (dest.isDir || opts.parents) await ensureDir(dest.path);
+  else await ensureDir(parentOf(dest.path));
+  const destHost = await resolveInRoot(opts.destRoot, dest.path);
+
+  for (const m of matches) {
+    const skip = childSkip(m, opts.ignore, isExcluded);
+    const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
+    if (opts.parents) await copyWithParents(c, m, destHost, opts, ensureDirBelow);
+    else await copyOne(c, m, destHost, dest.path, ensureDir);
+    copier.stats.files += c.stats.files;
+    copier.stats.bytes += c.stats.bytes;
+  }
+  return copier.stats;
+
+  /** Create a match's parent directories below the destination, mirroring the source's. */
+  async function ensureDirBelow(m: SourceMatch): Promise<string> {
+    let target = destHost;
+    const parts = m.destRel.split('/').slice(0, -1);
+    let srcRel = m.rel.slice(0, m.rel.length - m.destRel.length).replace(/\/$/, '');
+    for (const part of parts) {
+      srcRel = srcRel === '' ? part : `${srcRel}/${part}`;
+      target = join(target, part);
+      const existing = await lstatMaybe(target);
+      if (existing?.isDirectory()) continue;
+      if (existing) throw new StagecraftError('COPY', `cannot copy to non-directory: ${describe(target)}`);
+      const srcDir = await resolveInRoot(opts.srcRoot, srcRel);
+      const st = await lstatMaybe(srcDir);
+      await mkdir(target);
+      if (st?.isDirectory()) await copier.applyMeta(target, st);
+    }
+    return target;
+  }
+}
+
+function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+function childSkip(m: SourceMatch, ignore: IgnoreFn | undefined, isExcluded: (p: string) => boolean) {
+  return (sub: string, isDir: boolean): boolean => {
+    if (isExcluded(sub)) return true;
+    if (ignore && ignore(m.rel === '' ? sub : `${m.rel}/${sub}`, isDir)) return true;
+    return false;
+  };
+}
+
+async function copyOne(
+  c: TreeCopier,
+  m: SourceMatch,
+  destHost: string,
+  destPath: string,
+  ensureDir: (p: string) => Promise<string>,
+): Promise<void> {
+  const destSt = await lstatMaybe(destHost);
+  if (m.stat.isDirectory()) {
+    // Contents only: into the destination directory, created if missing.
+    const target = destSt ? destHost : await ensureDir(destPath);
+    await c.copy(m.host, m.stat, target, '', false);
+    return;
+  }
+  const target = destSt?.isDirectory() ? join(destHost, m.destRel) : destHost;
+  await c.copy(m.host, m.stat, target, '', false);
+}
+
+async function copyWithParents(
+  c: TreeCopier,
+  m: SourceMatch,
+  destHost: string,
+  _opts: CopyOptions,
+  ensureDirBelow: (m: SourceMatch) => Promise<string>,
+): Promise<void> {
+  if (m.destRel === '') {
+    await c.copy(m.host, m.stat, destHost, '', false);
+    return;
+  }
+  const parent = await ensureDirBelow(m);
+  const name = m.destRel.slice(m.destRel.lastIndexOf('/') + 1);
+  await c.copy(m.host, m.stat, join(parent, name), '', true);
+}
