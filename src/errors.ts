@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'NOT_FOUND'        // a file, image or tag that does not exist
   | 'DIGEST'           // content did not match its digest
   | 'RUNTIME'          // no OCI runtime, or the runtime failed to start
+  | 'MOUNT'            // an overlay mount/unmount failed, or overlay is unavailable
   | 'RUN_FAILED'       // a RUN step exited non-zero
   | 'COPY'             // a COPY/ADD source problem
   | 'STORE'            // local store corruption or locking

@@ -1,0 +1,135 @@
+/**
+ * Mount-point stubs: what the runtime creates in the rootfs only so it has
+ * somewhere to mount (/proc, /dev, /sys, /etc/hosts, /etc/resolv.conf, the
+ * targets of RUN --mount), and which must not end up in the step's layer.
+ *
+ * The rule (the same idea as BuildKit's mount-stub cleanup):
+ * 1. Before the run, with the overlay mounted, `recordStubs` resolves each
+ *    mount target inside the rootfs the way the runtime will (symlinks
+ *    followed, scoped to the root) and records the part of the path that does
+ *    not exist yet, plus the metadata of the directories above it that do.
+ * 2. After the run and the unmount, `cleanUpper` removes from the upper dir
+ *    each recorded path that is still an empty stub: an empty directory that
+ *    is not opaque, or an empty regular file. Anything the command put there
+ *    (content, an opaque dir, a whiteout) is kept.
+ * 3. A directory that existed before and was copied up only because a stub
+ *    was created inside it is removed from the upper too when it is now empty,
+ *    not opaque, and has the mode/uid/gid it had before. (Only its mtime could
+ *    differ, which a layer does not need to carry.)
+ * Targets that already existed are never stubs and are never touched.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { StagecraftError } from '../errors.js';
+import { isOpaqueDir, readPathXattrs } from './overlay-xattr.js';
+
+export interface ParentDir {
+  /** Relative to the root, e.g. 'etc'. */
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface MountStubs {
+  /** Paths that did not exist before the run, deepest first, relative to the root. */
+  created: string[];
+  /** Existing directories above a created path, deepest first. */
+  parents: ParentDir[];
+}
+
+/** Record which mount targets (absolute container paths) do not exist yet in `rootfs`. */
+export async function recordStubs(rootfs: string, targets: string[]): Promise<MountStubs> {
+  const created = new Set<string>();
+  const parents = new Map<string, ParentDir>();
+  for (const target of targets) {
+    const r = await resolveInRoot(rootfs, target);
+    if (r.missingFrom >= r.parts.length) continue;
+    for (let i = r.missingFrom; i < r.parts.length; i++) created.add(r.parts.slice(0, i + 1).join('/'));
+    for (let i = 1; i <= r.missingFrom; i++) {
+      const rel = r.parts.slice(0, i).join('/');
+      if (parents.has(rel)) continue;
+      const st = await fs.lstat(path.join(rootfs, rel));
+      parents.set(rel, { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    }
+  }
+  return { created: deepestFirst([...created]), parents: deepestFirst([...parents.keys()]).map((p) => parents.get(p)!) };
+}
+
+/** Remove the stubs recorded by `recordStubs` from an upper dir (after unmount). Returns what was removed. */
+export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<string[]> {
+  const removed: string[] = [];
+  const candidates = [...stubs.created, ...stubs.parents.map((p) => p.path)].map((p) => path.join(upperDir, p));
+  const attrs = await readPathXattrs(candidates);
+
+  for (const rel of stubs.created) {
+    const abs = path.join(upperDir, rel);
+    const st = await fs.lstat(abs).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if (isOpaqueDir(attrs.get(abs)) || (await fs.readdir(abs)).length > 0) continue;
+      await fs.rmdir(abs);
+      removed.push(rel);
+    } else if (st.isFile() && st.size === 0) {
+      await fs.unlink(abs);
+      removed.push(rel);
+    }
+  }
+  for (const p of stubs.parents) {
+    const abs = path.join(upperDir, p.path);
+    const st = await fs.lstat(abs).catch(() => undefined);
+    if (!st || !st.isDirectory()) continue;
+    if ((st.mode & 0o7777) !== p.mode || st.uid !== p.uid || st.gid !== p.gid) continue;
+    if (isOpaqueDir(attrs.get(abs)) || (await fs.readdir(abs)).length > 0) continue;
+    await fs.rmdir(abs);
+    removed.push(p.path);
+  }
+  return removed;
+}
+
+interface Resolved {
+  /** Path components of the resolved target, relative to the root. */
+  parts: string[];
+  /** Index of the first component that does not exist (parts.length when all exist). */
+  missingFrom: number;
+}
+
+/**
+ * Resolve `target` inside `root` following symlinks, never leaving the root
+ * (`..` at the root stays at the root; absolute links restart at the root).
+ */
+export async function resolveInRoot(root: string, target: string): Promise<Resolved> {
+  let pending = target.split('/').filter((c) => c !== '' && c !== '.');
+  const cur: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const comp = pending.shift()!;
+    if (comp === '..') { cur.pop(); continue; }
+    const rel = [...cur, comp].join('/');
+    let st;
+    try {
+      st = await fs.lstat(path.join(root, rel));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+      const missingFrom = cur.length;
+      const rest = [comp, ...pending];
+      for (const c of rest) {
+        if (c === '..') { if (cur.length > missingFrom) cur.pop(); } else if (c !== '.' && c !== '') cur.push(c);
+      }
+      return { parts: cur, missingFrom: Math.min(missingFrom, cur.length) };
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) throw new StagecraftError('RUNTIME', `too many symlinks resolving ${target} in the rootfs`);
+      const link = await fs.readlink(path.join(root, rel));
+      if (link.startsWith('/')) cur.length = 0;
+      pending = [...link.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+      continue;
+    }
+    cur.push(comp);
+  }
+  return { parts: cur, missingFrom: cur.length };
+}
+
+function deepestFirst(paths: string[]): string[] {
+  return paths.sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,201 @@
+/**
+ * Overlay snapshots: mount an image's unpacked layer directories as one tree.
+ *
+ * Options we always pass on a writable mount, and why:
+ * - `index=off`: no inode index in the work dir; hardlinks are not tracked
+ *   across layers (copy-up breaks them, which is what a layer diff expects).
+ * - `metacopy=off`: a chmod/chown copies the WHOLE file up, so the upper dir
+ *   holds complete files and can be tarred on its own.
+ * - `redirect_dir=off`: renaming a lower directory copies it up entirely
+ *   instead of leaving a redirect xattr that only overlay understands.
+ * We do not pass `userxattr`: we mount as real root, so overlay uses
+ * `trusted.overlay.*`; the diff still understands `user.overlay.*`.
+ *
+ * The kernel takes the mount options as one page (4 KiB). Image layer dirs are
+ * named by digest, so 60+ layers would overflow it. We make a small directory
+ * of symlinks named `0`, `1`, ... (and `u`, `w`), run `mount` with that as its
+ * working directory and pass the short relative names. The kernel resolves
+ * them at mount time, so the symlink dir is removed right after. Overlay stacks
+ * at most 500 lower layers.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { StagecraftError } from '../errors.js';
+
+export interface OverlayMountOptions {
+  /** Layer directories, topmost first. Empty means an empty filesystem. */
+  lowerDirs: string[];
+  /** Where writes land (the new layer). Omit with `readonly: true`. */
+  upperDir?: string;
+  /** Overlay's scratch dir; same filesystem as upperDir, must be empty. */
+  workDir?: string;
+  /** The merged view appears here; created when missing. */
+  target: string;
+  /** Mount read-only with no upper dir (for reading a stage, e.g. COPY --from). */
+  readonly?: boolean;
+}
+
+export interface OverlayMount {
+  readonly target: string;
+  readonly upperDir: string | undefined;
+  /** Unmount; safe to call more than once. */
+  unmount(): Promise<void>;
+}
+
+/** Overlay refuses more lower layers than this (OVL_MAX_STACK). */
+export const MAX_LOWER_LAYERS = 500;
+
+/** Mount options other than the directories, for a writable mount. */
+export const WRITABLE_OPTIONS = ['index=off', 'metacopy=off', 'redirect_dir=off'] as const;
+
+export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMount> {
+  const readonly = opts.readonly === true;
+  if (readonly && (opts.upperDir || opts.workDir)) {
+    throw new StagecraftError('INTERNAL', 'a read-only overlay takes no upperDir or workDir');
+  }
+  if (!readonly && (!opts.upperDir || !opts.workDir)) {
+    throw new StagecraftError('INTERNAL', 'a writable overlay needs upperDir and workDir (or readonly: true)');
+  }
+  const target = path.resolve(opts.target);
+  const lowers = opts.lowerDirs.map((d) => path.resolve(d));
+  await fs.mkdir(target, { recursive: true });
+  if (opts.upperDir) await fs.mkdir(opts.upperDir, { recursive: true });
+  if (opts.workDir) await fs.mkdir(opts.workDir, { recursive: true });
+
+  // Scratch: the symlink dir, and an empty lower when we need one. Overlay
+  // needs at least one lower, and two when there is no upper.
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'stagecraft-ovl-'));
+  let emptyLower: string | undefined;
+  if (lowers.length === 0 || (readonly && lowers.length === 1)) {
+    emptyLower = path.join(scratch, 'empty');
+    await fs.mkdir(emptyLower);
+    lowers.push(emptyLower);
+  }
+  if (lowers.length > MAX_LOWER_LAYERS) {
+    await fs.rm(scratch, { recursive: true, force: true });
+    throw new StagecraftError('UNSUPPORTED', `the image has ${lowers.length} layers; overlay stacks at most ${MAX_LOWER_LAYERS}`, {
+      hint: 'squash the base image or use fewer layers',
+    });
+  }
+
+  const links = path.join(scratch, 'l');
+  await fs.mkdir(links);
+  try {
+    const names: string[] = [];
+    for (const [i, dir] of lowers.entries()) {
+      await fs.symlink(dir, path.join(links, String(i)));
+      names.push(String(i));
+    }
+    const options = [`lowerdir=${names.join(':')}`];
+    if (!readonly) {
+      await fs.symlink(path.resolve(opts.upperDir!), path.join(links, 'u'));
+      await fs.symlink(path.resolve(opts.workDir!), path.join(links, 'w'));
+      options.push('upperdir=u', 'workdir=w', ...WRITABLE_OPTIONS);
+    }
+    const args = ['-t', 'overlay', 'overlay', '-o', options.join(','), target];
+    if (readonly) args.splice(0, 0, '-r');
+    await runMount(args, links, target);
+  } catch (e) {
+    await fs.rm(scratch, { recursive: true, force: true });
+    throw e;
+  }
+  // The kernel holds the resolved directories now; symlinks are no longer needed.
+  await fs.rm(links, { recursive: true, force: true });
+
+  let mounted = true;
+  return {
+    target,
+    upperDir: opts.upperDir,
+    async unmount() {
+      if (!mounted) return;
+      await unmountPath(target);
+      mounted = false;
+      await fs.rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Mount, run `fn`, and unmount whatever happens. */
+export async function withOverlay<T>(opts: OverlayMountOptions, fn: (m: OverlayMount) => Promise<T>): Promise<T> {
+  const m = await mountOverlay(opts);
+  try {
+    return await fn(m);
+  } finally {
+    await m.unmount();
+  }
+}
+
+/**
+ * Unmount `target`. A busy mount (a process still has a file open) is retried
+ * for about two seconds, then detached lazily so nothing is left in the mount table.
+ */
+export async function unmountPath(target: string): Promise<void> {
+  let last = '';
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const r = await exec('umount', [target]);
+    if (r.code === 0) return;
+    last = r.stderr.trim();
+    if (/not mounted|no mount point/i.test(last)) return;
+    if (!/busy/i.test(last)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const lazy = await exec('umount', ['-l', target]);
+  if (lazy.code === 0) return;
+  throw new StagecraftError('MOUNT', `could not unmount ${target}: ${last || lazy.stderr.trim()}`);
+}
+
+/** Mount points at or below `dir`, from /proc/self/mountinfo (for leak checks and cleanup). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const base = path.resolve(dir);
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    const p = mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (p === base || p.startsWith(base + '/')) out.push(p);
+  }
+  return out;
+}
+
+async function runMount(args: string[], cwd: string, target: string): Promise<void> {
+  const r = await exec('mount', args, cwd);
+  if (r.code === 0) return;
+  const msg = r.stderr.trim().split('\n')[0] ?? '';
+  if (r.code === -1) {
+    throw new StagecraftError('MOUNT', `could not run mount: ${msg}`, { hint: 'apt-get install mount (util-linux)' });
+  }
+  if (/unknown filesystem type/i.test(msg) || !(await overlayListed())) {
+    throw new StagecraftError('MOUNT', `overlay filesystem is not available: ${msg}`, {
+      hint: 'load it with `modprobe overlay` (needs a Linux kernel with overlayfs)',
+    });
+  }
+  if (/permission denied|must be superuser|operation not permitted/i.test(msg)) {
+    throw new StagecraftError('MOUNT', `not allowed to mount overlay on ${target}: ${msg}`, {
+      hint: 'run stagecraft as root (rootless builds are not supported yet)',
+    });
+  }
+  throw new StagecraftError('MOUNT', `overlay mount on ${target} failed: ${msg}`);
+}
+
+async function overlayListed(): Promise<boolean> {
+  try {
+    return /\toverlay$/m.test(await fs.readFile('/proc/filesystems', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+interface ExecResult { code: number; stderr: string }
+
+function exec(cmd: string, args: string[], cwd?: string): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
+    child.on('error', (e) => resolve({ code: -1, stderr: e.message }));
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}

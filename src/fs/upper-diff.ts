@@ -1,0 +1,204 @@
+/**
+ * A layer from an overlay upper directory.
+ *
+ * After a step runs, its overlay upper dir holds exactly what changed: new and
+ * modified files (whole files, since we mount with metacopy=off), whiteouts for
+ * deletions, and opaque directories for "deleted and recreated". We walk ONLY
+ * that directory (never the image) and write an OCI layer tar:
+ *
+ *   overlay whiteout (char device 0:0)  -> `<dir>/.wh.<name>` (empty regular file)
+ *   opaque dir (trusted|user.overlay.opaque=y) -> the dir, then `<dir>/.wh..wh..opq`
+ *
+ * Entries are sorted byte-wise per directory, parents before children, so the
+ * same upper dir always gives the same bytes and the same diffId. Ownership,
+ * mode, whole-second mtime, symlinks, device nodes, fifos and xattrs (except
+ * overlay's own) are kept; hardlinks inside the layer become tar links to the
+ * first path in that order. Sockets are skipped (tar cannot hold them).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import type { Writable } from 'node:stream';
+import { StagecraftError } from '../errors.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from './overlay-tar.js';
+import { isOpaqueDir, isOverlayXattr, readTreeXattrs, type Xattrs } from './overlay-xattr.js';
+
+export { cleanUpper } from './overlay-stubs.js';
+
+export interface LayerFromUpperOptions {
+  /** Leave out this path (relative, e.g. 'etc/hosts') and, for a directory, all below it. */
+  exclude?: (relPath: string) => boolean;
+  /** End `out` when done (default true). */
+  end?: boolean;
+}
+
+export interface LayerDigestInfo {
+  /** sha256 of the uncompressed tar, `sha256:<hex>`. */
+  diffId: string;
+  /** Bytes written. */
+  size: number;
+  /** Tar entries written (whiteouts included, PAX headers not). */
+  entries: number;
+}
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+export async function writeLayerFromUpper(
+  upperDir: string,
+  out: Writable,
+  opts: LayerFromUpperOptions = {},
+): Promise<LayerDigestInfo> {
+  const root = path.resolve(upperDir);
+  const rootStat = await fs.lstat(root, { bigint: true }).catch((e: unknown) => {
+    throw new StagecraftError('NOT_FOUND', `upper directory ${root} does not exist`, { cause: e });
+  });
+  if (!rootStat.isDirectory()) throw new StagecraftError('INTERNAL', `${root} is not a directory`);
+
+  const xattrs = await readTreeXattrs(root);
+  const sink = new HashingSink(out);
+  const links = new Map<string, string>();
+  const exclude = opts.exclude ?? (() => false);
+  let entries = 0;
+
+  const emit = async (entry: TarEntry, abs?: string): Promise<void> => {
+    await sink.write(encodeHeader(entry));
+    entries++;
+    if (entry.type === 'file' && entry.size > 0 && abs) {
+      await sink.copyFile(abs, entry.size, entry.name);
+      const pad = padding(entry.size);
+      if (pad) await sink.write(Buffer.alloc(pad));
+    }
+  };
+
+  // Depth-first: a directory's entry, then its children in byte order.
+  const walkDir = async (rel: string): Promise<void> => {
+    const abs = rel === '' ? root : path.join(root, rel);
+    const names = await fs.readdir(abs);
+    const children: { name: string; tarBase: string; st: BigIntStats }[] = [];
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      if (exclude(childRel)) continue;
+      const st = await fs.lstat(path.join(abs, name), { bigint: true });
+      if (st.isSocket()) continue;
+      children.push({ name, tarBase: isWhiteout(st) ? WHITEOUT_PREFIX + name : name, st });
+    }
+    children.sort((a, b) => Buffer.compare(Buffer.from(a.tarBase), Buffer.from(b.tarBase)));
+
+    for (const c of children) {
+      const childRel = rel === '' ? c.name : `${rel}/${c.name}`;
+      const childAbs = path.join(abs, c.name);
+      const tarName = rel === '' ? c.tarBase : `${rel}/${c.tarBase}`;
+      const st = c.st;
+      const base = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
+
+      if (isWhiteout(st)) {
+        await emit({ name: tarName, type: 'file', size: 0, mode: 0, uid: base.uid, gid: base.gid, mtime: base.mtime });
+        continue;
+      }
+      const attrs = layerXattrs(xattrs.get(childRel));
+      if (st.isDirectory()) {
+        await emit({ ...base, name: tarName, type: 'directory', size: 0, xattrs: attrs });
+        if (isOpaqueDir(xattrs.get(childRel))) {
+          await emit({ ...base, name: `${tarName}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, xattrs: undefined });
+        }
+        await walkDir(childRel);
+        continue;
+      }
+      if (st.nlink > 1n) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = links.get(key);
+        if (first !== undefined) {
+          await emit({ ...base, name: tarName, type: 'link', size: 0, linkname: first });
+          continue;
+        }
+        links.set(key, tarName);
+      }
+      if (st.isFile()) {
+        await emit({ ...base, name: tarName, type: 'file', size: Number(st.size), xattrs: attrs }, childAbs);
+      } else if (st.isSymbolicLink()) {
+        await emit({ ...base, name: tarName, type: 'symlink', size: 0, linkname: await fs.readlink(childAbs), xattrs: attrs });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const { major, minor } = splitDev(st.rdev);
+        await emit({ ...base, name: tarName, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs: attrs });
+      } else if (st.isFIFO()) {
+        await emit({ ...base, name: tarName, type: 'fifo', size: 0, xattrs: attrs });
+      }
+    }
+  };
+
+  await walkDir('');
+  await sink.write(END_OF_ARCHIVE);
+  if (opts.end !== false) {
+    out.end();
+    await once(out, 'finish');
+  }
+  return { diffId: `sha256:${sink.hash.digest('hex')}`, size: sink.size, entries };
+}
+
+/** Overlay marks a deleted path with a 0:0 character device. */
+export function isWhiteout(st: { isCharacterDevice(): boolean; rdev: bigint | number }): boolean {
+  return st.isCharacterDevice() && BigInt(st.rdev) === 0n;
+}
+
+/** Linux dev_t -> major/minor (glibc's encoding). */
+export function splitDev(rdev: bigint | number): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+function layerXattrs(attrs: Xattrs | undefined): Map<string, Buffer> | undefined {
+  if (!attrs) return undefined;
+  const kept = new Map<string, Buffer>();
+  for (const [k, v] of attrs) if (!isOverlayXattr(k)) kept.set(k, v);
+  return kept.size ? kept : undefined;
+}
+
+/** Writes to `out` with backpressure while hashing and counting. */
+class HashingSink {
+  readonly hash = createHash('sha256');
+  size = 0;
+  constructor(private readonly out: Writable) {}
+
+  async write(buf: Buffer): Promise<void> {
+    this.hash.update(buf);
+    this.size += buf.length;
+    if (!this.out.write(buf)) await waitDrain(this.out);
+  }
+
+  /** Stream exactly `size` bytes of a file; a file that changed size is an error. */
+  async copyFile(abs: string, size: number, name: string): Promise<void> {
+    let copied = 0;
+    const rs = createReadStream(abs, { highWaterMark: 1 << 20 });
+    for await (const chunk of rs as AsyncIterable<Buffer>) {
+      const take = Math.min(chunk.length, size - copied);
+      if (take > 0) await this.write(take === chunk.length ? chunk : chunk.subarray(0, take));
+      copied += chunk.length;
+      if (copied > size) break;
+    }
+    rs.destroy();
+    if (copied !== size) {
+      throw new StagecraftError('INTERNAL', `${name} changed size while the layer was written (${size} -> ${copied} bytes)`);
+    }
+  }
+}
+
+function waitDrain(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown): void => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = (): void => done();
+    const onError = (e: unknown): void => done(e);
+    const onClose = (): void => done(new StagecraftError('INTERNAL', 'layer output closed before the layer was written'));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
+}
