@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, linkSync, writeFileSync, chownSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, describe, it } from 'node:test';
+import { isStagecraftError } from '../src/errors.js';
+import { copy, destinationOf, type CopyOptions } from '../src/fs/copy.js';
+import { modeOf, ownerOf, readTree, writeTree, type TreeSpec } from './support/fs-tree.js';
+
+const base = mkdtempSync(join(tmpdir(), 'sc-copy-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+let ctx: string;
+let dst: string;
+
+function fresh(src: TreeSpec, dest: TreeSpec = {}): void {
+  n++;
+  ctx = join(base, `ctx${n}`);
+  dst = join(base, `dst${n}`);
+  mkdirSync(ctx);
+  mkdirSync(dst);
+  writeTree(ctx, src);
+  writeTree(dst, dest);
+}
+
+function run(sources: string[], dest: string, extra: Partial<CopyOptions> = {}) {
+  return copy({ srcRoot: ctx, destRoot: dst, sources, dest, workdir: '/', ...extra });
+}
+
+const CONTEXT: TreeSpec = {
+  'foo.txt': 'foo',
+  'bar.go': 'bar',
+  'baz.go': 'baz',
+  'fa.go': 'fa',
+  'dir/a': 'a',
+  'dir/sub/b': 'b',
+  'sub/dir1/dir2/foo': 'deep',
+  'sub/dir3/x': 'x',
+  'link-to-foo': { link: 'foo.txt' },
+  'link-to-dir': { link: 'dir' },
+  'x/a.txt': 'xa',
+  'y/a.txt': 'ya',
+  'x/y/a.txt': 'xya',
+  'x/y/b.txt': 'xyb',
+  'src/a.txt': 'sa',
+  'src/x/b.txt': 'sb',
+  'src/x/y/c.txt': 'sc',
+  'src/x/y/d.md': 'sd',
+  'home.txt': 'ht',
+  'home.md': 'hm',
+  'homedir/keep': 'k',
+  'homedir/drop.txt': 'd',
+  'homedir/deep/also.txt': 'deep-txt',
+};
+
+describe('destinationOf', () => {
+  const table: Array<[string, string, string, boolean]> = [
+    ['/abs/', '/', '/abs', true],
+    ['/abs', '/', '/abs', false],
+    ['rel/', '/usr/src/app', '/usr/src/app/rel', true],
+    ['', '/w', '/w', true],
+    ['.', '/w', '/w', true],
+    ['../', '/test1/test2', '/test1', true],
+    ['x/.', '/', '/x', true],
+  ];
+  for (const [dest, wd, path, isDir] of table) {
+    it(`${JSON.stringify(dest)} in ${wd}`, () => assert.deepEqual(destinationOf(dest, wd), { path, isDir }));
+  }
+});
+
+describe('copy: sources and destinations (BuildKit rules)', () => {
+  beforeEach(() => fresh(CONTEXT));
+  const table: Array<{ name: string; sources: string[]; dest: string; workdir?: string; want: Record<string, string> }> = [
+    { name: 'file into dir (trailing slash)', sources: ['foo.txt'], dest: '/abs/', want: { abs: 'd', 'abs/foo.txt': 'f:foo' } },
+    { name: 'file to a file path', sources: ['foo.txt'], dest: '/abs', want: { abs: 'f:foo' } },
+    { name: 'dir copies its contents', sources: ['dir'], dest: '/out', want: { out: 'd', 'out/a': 'f:a', 'out/sub': 'd', 'out/sub/b': 'f:b' } },
+    { name: 'dir/ same as dir', sources: ['dir/'], dest: '/out', want: { out: 'd', 'out/a': 'f:a', 'out/sub': 'd', 'out/sub/b': 'f:b' } },
+    { name: 'dir/. same as dir', sources: ['dir/.'], dest: '/out', want: { out: 'd', 'out/a': 'f:a', 'out/sub': 'd', 'out/sub/b': 'f:b' } },
+    { name: 'leading / and .. are dropped', sources: ['/../../foo.txt'], dest: '/x/', want: { x: 'd', 'x/foo.txt': 'f:foo' } },
+    { name: 'wildcard *.go', sources: ['*.go'], dest: '/gofiles/', want: { gofiles: 'd', 'gofiles/bar.go': 'f:bar', 'gofiles/baz.go': 'f:baz', 'gofiles/fa.go': 'f:fa' } },
+    { name: 'wildcard to a file path takes the single match', sources: ['f*.go'], dest: '/one.go', want: { 'one.go': 'f:fa' } },
+    { name: 'sub/* copies contents of matched dirs', sources: ['sub/*'], dest: '/s/', want: { s: 'd', 's/dir2': 'd', 's/dir2/foo': 'f:deep', 's/x': 'f:x' } },
+    { name: 'sub/*/dir2/foo', sources: ['sub/*/dir2/foo'], dest: '/s/', want: { s: 'd', 's/foo': 'f:deep' } },
+    { name: 'escaped class matches a literal [', sources: ['fo[o].txt'], dest: '/e/', want: { e: 'd', 'e/foo.txt': 'f:foo' } },
+    { name: 'relative dest against WORKDIR', sources: ['foo.txt'], dest: 'rel/', workdir: '/usr/src/app', want: { usr: 'd', 'usr/src': 'd', 'usr/src/app': 'd', 'usr/src/app/rel': 'd', 'usr/src/app/rel/foo.txt': 'f:foo' } },
+    { name: 'empty dest means WORKDIR', sources: ['foo.txt'], dest: '', workdir: '/w', want: { w: 'd', 'w/foo.txt': 'f:foo' } },
+    { name: 'symlink source is followed (file)', sources: ['link-to-foo'], dest: '/l/', want: { l: 'd', 'l/link-to-foo': 'f:foo' } },
+    { name: 'symlink source is followed (dir contents)', sources: ['link-to-dir'], dest: '/l', want: { l: 'd', 'l/a': 'f:a', 'l/sub': 'd', 'l/sub/b': 'f:b' } },
+    { name: 'wildcard matches through a link are followed', sources: ['link-to-f*'], dest: '/l/', want: { l: 'd', 'l/link-to-foo': 'f:foo' } },
+    { name: 'empty wildcard is allowed beside a real source', sources: ['foo.txt', 'nomatch*'], dest: '/', want: { 'foo.txt': 'f:foo' } },
+    { name: 'only an empty wildcard copies nothing', sources: ['nomatch*'], dest: '/e/', want: { e: 'd' } },
+    { name: 'multiple sources into a dir', sources: ['foo.txt', 'dir'], dest: '/m/', want: { m: 'd', 'm/foo.txt': 'f:foo', 'm/a': 'f:a', 'm/sub': 'd', 'm/sub/b': 'f:b' } },
+  ];
+  for (const c of table) {
+    it(c.name, async () => {
+      await run(c.sources, c.dest, c.workdir ? { workdir: c.workdir } : {});
+      assert.deepEqual(readTree(dst), c.want);
+    });
+  }
+
+  it('counts files and bytes', async () => {
+    const r = await run(['dir', 'foo.txt'], '/o/');
+    assert.deepEqual(r, { files: 3, bytes: 5 });
+  });
+
+  it('more than one source needs a directory destination', async () => {
+    await assert.rejects(run(['foo.txt', 'bar.go'], '/one'), (e) => isStagecraftError(e) && e.code === 'COPY' && /must be a directory and end with a \//.test(e.message));
+  });
+
+  it('a missing source names the path and suggests a near match', async () => {
+    await assert.rejects(run(['fo.txt'], '/'), (e) => isStagecraftError(e) && e.message === '"/fo.txt": not found in build context' && e.hint === 'did you mean "foo.txt"?');
+    await assert.rejects(run(['dir/sub/c'], '/'), (e) => isStagecraftError(e) && /"\/dir\/sub\/c": not found/.test(e.message) && e.hint === 'did you mean "dir/sub/b"?');
+  });
+
+  it('a wildcard under a missing directory fails', async () => {
+    await assert.rejects(run(['nodir/*.txt'], '/x/'), (e) => isStagecraftError(e) && /"\/nodir": not found/.test(e.message));
+  });
+
+  it('allowEmptyWildcard=false turns an empty wildcard into an error', async () => {
+    await assert.rejects(run(['nomatch*'], '/x/', { allowEmptyWildcard: false }), (e) => isStagecraftError(e) && /matched nothing/.test(e.message));
+  });
+
+  it('a bad pattern is a COPY error', async () => {
+    await assert.rejects(run(['[]x'], '/x/'), (e) => isStagecraftError(e) && /syntax error in pattern/.test(e.message));
+  });
+
+  it('file into an existing directory without a slash goes inside it', async () => {
+    mkdirSync(join(dst, 'exists'));
+    await run(['foo.txt'], '/exists');
+    assert.equal(readFileSync(join(dst, 'exists/foo.txt'), 'utf8'), 'foo');
+  });
+});
+
+describe('copy: metadata', () => {
+  it('preserves mode and mtime; links stay links; hardlinks stay linked', async () => {
+    fresh({ 'd/x.sh': { file: '#!', mode: 0o750, mtime: 1_000_000 }, 'd/ro': { file: 'r', mode: 0o400 }, 'd/rel': { link: '../x' }, 'd/abs': { link: '/etc/passwd' }, 'd/sub': { dir: true, mode: 0o711 } });
+    linkSync(join(ctx, 'd/x.sh'), join(ctx, 'd/x2.sh'));
+    await run(['d'], '/o');
+    assert.equal(modeOf(join(dst, 'o/x.sh')), '750');
+    assert.equal(modeOf(join(dst, 'o/ro')), '400');
+    assert.equal(modeOf(join(dst, 'o/sub')), '711');
+    assert.equal(statSync(join(dst, 'o/x.sh')).mtimeMs, 1_000_000_000);
+    assert.equal(lstatSync(join(dst, 'o/x.sh')).ino, lstatSync(join(dst, 'o/x2.sh')).ino);
+    assert.deepEqual(readTree(dst, 'o'), { 'o/abs': 'l:/etc/passwd', 'o/ro': 'f:r', 'o/rel': 'l:../x', 'o/sub': 'd', 'o/x.sh': 'f:#!', 'o/x2.sh': 'f:#!' });
+  });
+
+  it('directory mtimes survive copying their children', async () => {
+    fresh({ 'd/sub/f': 'f' });
+    const { utimesSync } = await import('node:fs');
+    utimesSync(join(ctx, 'd/sub'), 2_000_000, 2_000_000);
+    await run(['d'], '/o');
+    assert.equal(statSync(join(dst, 'o/sub')).mtimeMs, 2_000_000_000);
+  });
+
+  it('context sources become 0:0; stage sources keep uid:gid; --chown wins', async () => {
+    fresh({ 'f': { file: 'x', uid: 1234, gid: 5678 }, 'd/g': { file: 'y', uid: 42, gid: 43 } });
+    chownSync(join(ctx, 'd'), 7, 8);
+    await run(['f', 'd'], '/ctx/');
+    assert.equal(ownerOf(join(dst, 'ctx/f')), '0:0');
+    assert.equal(ownerOf(join(dst, 'ctx/g')), '0:0');
+    await run(['f', 'd'], '/stage/', { keepOwners: true });
+    assert.equal(ownerOf(join(dst, 'stage/f')), '1234:5678');
+    assert.equal(ownerOf(join(dst, 'stage/g')), '42:43');
+    await run(['f', 'd'], '/chown/new/', { keepOwners: true, chown: { uid: 300, gid: 400 } });
+    assert.equal(ownerOf(join(dst, 'chown/new/f')), '300:400');
+    assert.equal(ownerOf(join(dst, 'chown')), '300:400');
+    assert.equal(ownerOf(join(dst, 'chown/new/g')), '300:400');
+    assert.equal(ownerOf(join(dst, 'chown/new')), '300:400', 'created destination dirs take the --chown owner');
+  });
+
+  it('testCopyChownExistingDir: new dest dir is 0:0, children keep owners, existing entries untouched', async () => {
+    fresh({ 'dir/sub/f': { file: 'f', uid: 100, gid: 200 }, 'dir/g': { file: 'g', uid: 100, gid: 200 } }, { 'dir2/old': 'old', 'dir3/old': 'old' });
+    chownSync(join(ctx, 'dir'), 100, 200);
+    chownSync(join(ctx, 'dir/sub'), 100, 200);
+    chownSync(join(dst, 'dir2'), 1, 2);
+    chownSync(join(dst, 'dir2/old'), 1, 2);
+    chownSync(join(dst, 'dir3'), 1, 2);
+    await run(['/dir'], '/dir', { keepOwners: true });
+    assert.equal(ownerOf(join(dst, 'dir')), '0:0');
+    assert.equal(modeOf(join(dst, 'dir')), '755');
+    assert.equal(ownerOf(join(dst, 'dir/sub')), '100:200');
+    assert.equal(ownerOf(join(dst, 'dir/sub/f')), '100:200');
+    await run(['/dir'], '/dir2/.', { keepOwners: true });
+    assert.equal(ownerOf(join(dst, 'dir2')), '1:2');
+    assert.equal(ownerOf(join(dst, 'dir2/old')), '1:2');
+    assert.equal(ownerOf(join(dst, 'dir2/g')), '100:200');
+    await run(['/dir'], '/dir3/.', { keepOwners: true, chown: { uid: 300, gid: 400 } });
+    assert.equal(ownerOf(join(dst, 'dir3')), '1:2');
+    assert.equal(ownerOf(join(dst, 'dir3/g')), '300:400');
+    assert.equal(ownerOf(join(dst, 'dir3/sub')), '300:400');
+    await run(['/dir'], '/dir4', { keepOwners: true, chown: { uid: 300, gid: 400 } });
+    assert.equal(ownerOf(join(dst, 'dir4')), '300:400');
+  });
+
+  it('--chmod octal applies to files, dirs and created parents; --chmod=0 gives 0000', async () => {
+    fresh({ 'd/f': { file: 'f', mode: 0o644 }, 'd/s/g': 'g' });
+    await run(['d'], '/parent/sub/', { chmod: '0770' });
+    assert.equal(modeOf(join(dst, 'parent')), '770');
+    assert.equal(modeOf(join(dst, 'parent/sub')), '770');
+    assert.equal(modeOf(join(dst, 'parent/sub/f')), '770');
+    assert.equal(modeOf(join(dst, 'parent/sub/s')), '770');
+    await run(['d/f'], '/zero', { chmod: '0' });
+    assert.equal(modeOf(join(dst, 'zero')), '0');
+  });
+
+  it('--chmod symbolic u=rwX,go=rX: dirs 755, files 644, executables 755', async () => {
+    fresh({ 'd/plain': { file: 'p', mode: 0o600 }, 'd/exe': { file: 'e', mode: 0o700 }, 'd/s/x': { file: 'x', mode: 0o666 } });
+    await run(['d'], '/o', { chmod: 'u=rwX,go=rX' });
+    assert.equal(modeOf(join(dst, 'o/plain')), '644');
+    assert.equal(modeOf(join(dst, 'o/exe')), '755');
+    assert.equal(modeOf(join(dst, 'o/s')), '755');
+    assert.equal(modeOf(join(dst, 'o/s/x')), '644');
+  });
+
+  it('an invalid --chmod fails before copying', async () => {
+    fresh({ f: 'f' });
+    await assert.rejects(run(['f'], '/o'.concat('/'), { chmod: '64a' }), /invalid chmod parameter: '64a'/);
+    assert.deepEqual(readTree(dst), {});
+  });
+
+  it('a socket in the source becomes an empty regular file', async () => {
+    fresh({ 'd/keep': 'k' });
+    const net = await import('node:net');
+    const server = net.createServer();
+    await new Promise<void>((res) => server.listen(join(ctx, 'd/sock'), res));
+    try {
+      await run(['d'], '/o');
+    } finally {
+      server.close();
+    }
+    assert.ok(lstatSync(join(dst, 'o/sock')).isFile());
+    assert.equal(readFileSync(join(dst, 'o/sock'), 'utf8'), '');
+  });
+});
+
+describe('copy: overwriting (testCopyOverrideFiles and friends)', () => {
+  it('a file replaces a file; a destination symlink is followed inside the root (BuildKit RootPath)', async () => {
+    fresh({ f: 'new' }, { 'o/f': 'old', 'o/target': 'keep', 'o/l': { link: 'target' } });
+    await run(['f'], '/o/f');
+    await run(['f'], '/o/l');
+    assert.deepEqual(readTree(dst), { o: 'd', 'o/f': 'f:new', 'o/l': 'l:target', 'o/target': 'f:new' });
+  });
+  it('a symlink inside a copied tree replaces the file or link at the target without writing through it', async () => {
+    fresh({ 'd/l': 'file-now' }, { 'o/l': { link: '/etc/hostname' } });
+    await run(['d'], '/o');
+    assert.deepEqual(readTree(dst), { o: 'd', 'o/l': 'f:file-now' });
+  });
+  it('a file onto a same-named directory fails; a dir tree onto a file fails', async () => {
+    fresh({ 'f': 'new', 'd/f': 'inner' }, { 'o/f/keep': 'k', 'p/f': 'file' });
+    await assert.rejects(run(['f'], '/o'), (e) => isStagecraftError(e) && /cannot replace directory \/o\/f with a file/.test(e.message));
+    await assert.rejects(run(['d'], '/p/f'), (e) => isStagecraftError(e) && /non-directory: \/p\/f/.test(e.message));
+  });
+  it('a file cannot replace a directory inside a copied tree', async () => {
+    fresh({ 'd/x': 'file' }, { 'o/x/y': 'dir' });
+    await assert.rejects(run(['d'], '/o'), (e) => isStagecraftError(e) && /cannot replace directory \/o\/x with a file/.test(e.message));
+  });
+  it('repeated copies overwrite, and existing dirs merge', async () => {
+    fresh({ 'd/a': 'one' }, { 'o/old': 'old' });
+    await run(['d'], '/o');
+    writeFileSync(join(ctx, 'd/a'), 'two');
+    await run(['d'], '/o');
+    assert.deepEqual(readTree(dst), { o: 'd', 'o/a': 'f:two', 'o/old': 'f:old' });
+  });
+  it('a symlinked destination directory in the image is followed (testSymlinkDestination)', async () => {
+    fresh({ f: 'x' }, { 'usr/lib/keep': 'k', lib: { link: '/usr/lib' } });
+    await run(['f'], '/lib/');
+    assert.deepEqual(readTree(dst), { lib: 'l:/usr/lib', usr: 'd', 'usr/lib': 'd', 'usr/lib/f': 'f:x', 'usr/lib/keep': 'f:k' });
+  });
+});
+
+describe('copy --exclude', () => {
+  beforeEach(() => fresh(CONTEXT));
+  it('COPY --exclude=*.txt hom* /mydir/', async () => {
+    await run(['hom*'], '/mydir/', { excludes: ['*.txt'] });
+    assert.deepEqual(readTree(dst, 'mydir'), { 'mydir/deep': 'd', 'mydir/deep/also.txt': 'f:deep-txt', 'mydir/home.md': 'f:hm', 'mydir/keep': 'f:k' });
+  });
+  it('several excludes, and ** reaching into subdirectories', async () => {
+    await run(['hom*'], '/mydir/', { excludes: ['*.txt', '*.md', '**/*.txt'] });
+    assert.deepEqual(readTree(dst, 'mydir'), { 'mydir/deep': 'd', 'mydir/keep': 'f:k' });
+  });
+  it('an excluded directory is pruned', async () => {
+    await run(['src'], '/s', { excludes: ['x'] });
+    assert.deepEqual(readTree(dst, 's'), { 's/a.txt': 'f:sa' });
+  });
+});
+
+describe('copy --parents', () => {
+  beforeEach(() => fresh(CONTEXT));
+  it('keeps the source path', async () => {
+    await run(['./x/a.txt', './y/a.txt'], '/parents/', { parents: true });
+    await run(['./x/a.txt', './y/a.txt'], '/no_parents/');
+    assert.deepEqual(readTree(dst), { no_parents: 'd', 'no_parents/a.txt': 'f:ya', parents: 'd', 'parents/x': 'd', 'parents/x/a.txt': 'f:xa', 'parents/y': 'd', 'parents/y/a.txt': 'f:ya' });
+  });
+  it('/./ pivots which parents are kept', async () => {
+    await run(['./x/./y/*.txt'], '/parents/', { parents: true });
+    assert.deepEqual(readTree(dst), { parents: 'd', 'parents/y': 'd', 'parents/y/a.txt': 'f:xya', 'parents/y/b.txt': 'f:xyb' });
+  });
+  it('** matches any depth', async () => {
+    await run(['./src/**/*.txt'], '/parents/', { parents: true });
+    assert.deepEqual(readTree(dst), { parents: 'd', 'parents/src': 'd', 'parents/src/a.txt': 'f:sa', 'parents/src/x': 'd', 'parents/src/x/b.txt': 'f:sb', 'parents/src/x/y': 'd', 'parents/src/x/y/c.txt': 'f:sc' });
+  });
+  it('a wildcard matching nothing is fine; a missing literal is not', async () => {
+    await run(['./x/nomatch*'], '/p/', { parents: true });
+    await assert.rejects(run(['./test/nonexistent-file'], '/p/', { parents: true }), /"\/test\/nonexistent-file": not found/);
+  });
+  it('parent directories mirror the source directories\' modes', async () => {
+    const { chmodSync } = await import('node:fs');
+    chmodSync(join(ctx, 'x'), 0o701);
+    await run(['x/a.txt'], '/p/', { parents: true });
+    assert.equal(modeOf(join(dst, 'p/x')), '701');
+  });
+});
+
+describe('copy with an ignore filter (.dockerignore)', () => {
+  it('ignored files are neither matched nor copied, and naming one explains why', async () => {
+    fresh({ 'a.txt': 'a', 'b.txt': 'b', 'd/keep': 'k', 'd/secret': 's' });
+    const ignore = (rel: string): boolean => rel === 'b.txt' || rel === 'd/secret';
+    await copy({ srcRoot: ctx, destRoot: dst, sources: ['*.txt', 'd'], dest: '/o/', ignore });
+    assert.deepEqual(readTree(dst), { o: 'd', 'o/a.txt': 'f:a', 'o/keep': 'f:k' });
+    await assert.rejects(copy({ srcRoot: ctx, destRoot: dst, sources: ['b.txt'], dest: '/o/', ignore }), (e) => isStagecraftError(e) && /excluded by \.dockerignore/.test(e.hint ?? ''));
+  });
+});
+
+describe('copy from a stage root', () => {
+  it('sources resolve from the stage root through its own symlinks (testCopyThroughSymlinkMultiStage)', async () => {
+    fresh({ 'real/sub/foo': 'data', 'sub-abs': { link: '/real/sub' }, 'rel': { link: 'real' } });
+    await run(['/sub-abs/foo'], '/a', { keepOwners: true, sourceName: 'stage build' });
+    await run(['/rel/sub/foo'], '/b', { keepOwners: true });
+    assert.equal(readFileSync(join(dst, 'a'), 'utf8'), 'data');
+    assert.equal(readFileSync(join(dst, 'b'), 'utf8'), 'data');
+    await assert.rejects(run(['/nope'], '/c', { sourceName: 'stage build' }), /not found in stage build/);
+  });
+  it('unicode and %-encoded names are literal', async () => {
+    fresh({ 'ü/é%20x': 'u' });
+    await run(['ü/é%20x'], '/o/');
+    assert.deepEqual(readTree(dst), { o: 'd', 'o/é%20x': 'f:u' });
+  });
+  it('a dangling link source is not found', async () => {
+    fresh({});
+    symlinkSync('missing', join(ctx, 'dangling'));
+    await assert.rejects(run(['dangling'], '/o'), /not found/);
+  });
+});
