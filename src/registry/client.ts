@@ -1,0 +1,280 @@
+/**
+ * Pulling from a distribution-spec registry: resolve a reference to one
+ * platform's manifest and config (all verified against their digests), and
+ * stream layer blobs through a digest check into a BlobSink.
+ *
+ *   const client = new RegistryClient({ credentials });
+ *   const image = await client.resolve(parseReference('busybox'), { os: 'linux', architecture: 'amd64' });
+ *   await client.fetchBlobs(image.reference, image.layers, store);
+ */
+import { DocumentError, formatPlatform, isIndexMediaType, MediaType, parseImageConfig, parseIndex, parseManifest, selectManifest, sha256 } from '../oci/index.js';
+import type { Descriptor, Digest, Index, Manifest, Platform } from '../oci/index.js';
+import { StagecraftError } from '../errors.js';
+import { parseReference, type Reference } from '../reference/index.js';
+import { pullScope } from './auth-challenge.js';
+import { Limiter } from './limiter.js';
+import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
+import { readText, Transport, type HttpResponse } from './transport.js';
+import type { BlobProgress, BlobSink, RegistryClientOptions, ResolvedImage } from './types.js';
+import { VerifyingStream, verifyBytes } from './verify.js';
+
+/** Manifests larger than this are refused (Docker uses the same bound). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Image configs larger than this are refused. */
+export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
+
+const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest];
+const SCHEMA1 = new Set([
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+]);
+const DEFAULT_USER_AGENT = 'stagecraft/0.1.0';
+
+interface FetchedManifest {
+  raw: Uint8Array;
+  digest: Digest;
+  mediaType: string;
+  kind: 'index' | 'manifest';
+}
+
+export interface FetchBlobOptions {
+  onProgress?: BlobProgress;
+}
+
+/** How a blob reached the sink. */
+export type BlobFetchResult = 'fetched' | 'present';
+
+export class RegistryClient {
+  readonly #transport: Transport;
+  readonly #limiter: Limiter;
+  readonly #retries: number;
+  readonly #retryBaseMs: number;
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.#retries = opts.retries ?? 3;
+    this.#retryBaseMs = opts.retryBaseMs ?? 250;
+    this.#transport = new Transport({
+      insecureRegistries: opts.insecureRegistries,
+      userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
+      credentials: opts.credentials,
+      retries: this.#retries,
+      retryBaseMs: this.#retryBaseMs,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+    });
+    this.#limiter = new Limiter(opts.concurrency ?? 3);
+  }
+
+  /** Closes idle keep-alive connections. */
+  close(): void {
+    this.#transport.close();
+  }
+
+  /**
+   * Resolves a reference to the image for `platform`: follows an index or
+   * manifest list to the platform's manifest, fetches the config, and checks
+   * every document against its digest.
+   */
+  async resolve(reference: Reference | string, platform: Platform): Promise<ResolvedImage> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    let fetched = await this.#manifest(ref, ref.manifestRef, ref.digest !== undefined ? { digest: ref.digest } : undefined);
+    let indexDigest: Digest | undefined;
+    for (let depth = 0; fetched.kind === 'index'; depth++) {
+      if (depth >= 3) throw this.#invalid(ref, 'indexes nest more than 3 deep');
+      indexDigest ??= fetched.digest;
+      const index = this.#parse(ref, 'index', () => parseIndex(fetched.raw));
+      const chosen = selectManifest(index, platform);
+      if (!chosen) throw this.#noPlatform(ref, index, platform);
+      fetched = await this.#manifest(ref, chosen.digest, { digest: chosen.digest, size: chosen.size });
+    }
+    const manifest: Manifest = this.#parse(ref, 'manifest', () => parseManifest(fetched.raw));
+    const configRaw = await this.fetchBlobBytes(ref, manifest.config, MAX_CONFIG_BYTES);
+    const config = this.#parse(ref, 'image config', () => parseImageConfig(configRaw));
+    const resolved: ResolvedImage = {
+      reference: ref,
+      manifestDigest: fetched.digest,
+      mediaType: fetched.mediaType,
+      manifest,
+      rawManifest: fetched.raw,
+      config: { digest: manifest.config.digest, raw: configRaw, parsed: config },
+      layers: manifest.layers,
+      platform: config.variant
+        ? { os: config.os, architecture: config.architecture, variant: config.variant }
+        : { os: config.os, architecture: config.architecture },
+    };
+    if (indexDigest !== undefined) resolved.indexDigest = indexDigest;
+    return resolved;
+  }
+
+  /** A whole blob in memory (configs and other small documents), verified. */
+  async fetchBlobBytes(reference: Reference | string, desc: Descriptor, limit = MAX_CONFIG_BYTES): Promise<Uint8Array> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    if (desc.size > limit) {
+      throw new RegistryError('REGISTRY', `blob ${desc.digest} of ${ref.name} is ${desc.size} bytes, more than the ${limit} allowed here`, { registry: ref.registry, repository: ref.repository });
+    }
+    const res = await this.#blobResponse(ref, desc.digest);
+    const raw = await readBytes(res, limit);
+    verifyBytes(raw, desc.digest, desc.size, `blob ${desc.digest} of ${ref.name}`);
+    return raw;
+  }
+
+  /**
+   * Streams one blob into `sink` through a digest and size check, unless the
+   * sink already has it. Dropped connections are retried with backoff; a
+   * digest mismatch is not (the sink has then stored nothing).
+   */
+  async fetchBlob(reference: Reference | string, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions = {}): Promise<BlobFetchResult> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    if (await sink.has(desc.digest)) return 'present';
+    return this.#limiter.run(async (): Promise<BlobFetchResult> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#streamOnce(ref, desc, sink, opts);
+          return 'fetched';
+        } catch (e) {
+          if (attempt >= this.#retries || !isRetryableNetworkError(e)) throw this.#blobError(ref, desc, e);
+          await new Promise((r) => setTimeout(r, this.#retryBaseMs * 2 ** attempt));
+        }
+      }
+    });
+  }
+
+  /** Fetches several blobs, at most `concurrency` at once (a client-wide bound). */
+  async fetchBlobs(reference: Reference | string, descs: readonly Descriptor[], sink: BlobSink, opts: FetchBlobOptions = {}): Promise<BlobFetchResult[]> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const results = await Promise.allSettled(descs.map((d) => this.fetchBlob(ref, d, sink, opts)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<BlobFetchResult>).value);
+  }
+
+  async #streamOnce(ref: Reference, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<void> {
+    const res = await this.#blobResponse(ref, desc.digest);
+    const verifier = new VerifyingStream(desc.digest, desc.size, `layer ${desc.digest} of ${ref.name}`);
+    res.body.on('error', (e) => verifier.destroy(e));
+    if (opts.onProgress) {
+      const onProgress = opts.onProgress;
+      let bytes = 0;
+      res.body.on('data', (chunk: Buffer) => { bytes += chunk.length; onProgress(desc, bytes); });
+    }
+    res.body.pipe(verifier);
+    try {
+      await sink.put(desc, verifier);
+    } catch (e) {
+      res.body.destroy();
+      throw e;
+    }
+    if (!verifier.readableEnded) {
+      res.body.destroy();
+      throw new StagecraftError('INTERNAL', `blob sink returned before reading ${desc.digest} to its end; nothing verified`);
+    }
+  }
+
+  #blobError(ref: Reference, desc: Descriptor, e: unknown): unknown {
+    if (e instanceof StagecraftError) return e;
+    return new RegistryError('REGISTRY', `download of ${desc.digest} from ${ref.name} failed: ${e instanceof Error ? e.message : String(e)}`, {
+      registry: ref.registry, repository: ref.repository, retryable: isRetryableNetworkError(e), cause: e,
+    });
+  }
+
+  async #blobResponse(ref: Reference, digest: string): Promise<HttpResponse> {
+    const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/blobs/${digest}`, {
+      scope: pullScope(ref.repository), repository: ref.repository,
+    });
+    if (res.status !== 200) throw await this.#failure(ref, res, `blob ${digest} of ${ref.familiar()}`);
+    return res;
+  }
+
+  async #manifest(ref: Reference, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
+    const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
+      accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository,
+    });
+    if (res.status !== 200) throw await this.#failure(ref, res, `image ${ref.familiar()}`);
+    const raw = await readBytes(res, MAX_MANIFEST_BYTES);
+    const what = `manifest ${tagOrDigest} of ${ref.name}`;
+    if (expect) verifyBytes(raw, expect.digest, expect.size, what);
+    const digest = sha256(raw);
+    const header = res.headers['docker-content-digest'];
+    if (!expect && typeof header === 'string' && header.startsWith('sha256:') && header !== digest) {
+      throw new StagecraftError('DIGEST', `${what}: content has digest ${digest}, the registry says ${header}`);
+    }
+    let json: { mediaType?: unknown; manifests?: unknown; config?: unknown; schemaVersion?: unknown };
+    try {
+      json = JSON.parse(Buffer.from(raw).toString('utf8')) as typeof json;
+    } catch {
+      throw this.#invalid(ref, `${what} is not JSON`);
+    }
+    const contentType = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : contentType;
+    if (json.schemaVersion === 1 || SCHEMA1.has(mediaType)) {
+      throw new RegistryError('UNSUPPORTED', `image ${ref.familiar()} uses the Docker schema 1 manifest format, which stagecraft does not pull`, {
+        registry: ref.registry, repository: ref.repository, hint: 'push the image again with a current client (schema 2 or OCI)',
+      });
+    }
+    const kind = isIndexMediaType(mediaType) || (mediaType !== MediaType.ociManifest && mediaType !== MediaType.dockerManifest && Array.isArray(json.manifests))
+      ? 'index' : 'manifest';
+    return { raw, digest, mediaType: mediaType || (kind === 'index' ? MediaType.ociIndex : MediaType.ociManifest), kind };
+  }
+
+  #parse<T>(ref: Reference, what: string, parse: () => T): T {
+    try {
+      return parse();
+    } catch (e) {
+      if (e instanceof DocumentError) throw this.#invalid(ref, `${what}: ${e.message}`, e);
+      throw e;
+    }
+  }
+
+  #invalid(ref: Reference, why: string, cause?: unknown): RegistryError {
+    return new RegistryError('REGISTRY', `registry ${ref.registry} served an invalid image ${ref.familiar()}: ${why}`, {
+      registry: ref.registry, repository: ref.repository, cause,
+    });
+  }
+
+  #noPlatform(ref: Reference, index: Index, platform: Platform): StagecraftError {
+    const available = index.manifests
+      .filter((d) => d.platform && d.platform.os !== 'unknown')
+      .map((d) => formatPlatform(d.platform!));
+    return new RegistryError('NOT_FOUND', `image ${ref.familiar()} has no manifest for ${formatPlatform(platform)} (available: ${available.join(', ') || 'none'})`, {
+      registry: ref.registry, repository: ref.repository, hint: 'pick one of the available platforms with --platform',
+    });
+  }
+
+  /** Turns an unexpected response into an error naming registry, repository, status and registry code. */
+  async #failure(ref: Reference, res: HttpResponse, subject: string): Promise<RegistryError> {
+    const text = await readText(res.body, 64 * 1024).catch(() => '');
+    const entries = parseErrorBody(text);
+    const code = entries[0]?.code;
+    const codeText = code ? ` (${code})` : '';
+    const d = { registry: ref.registry, repository: ref.repository, status: res.status, registryCode: code };
+    switch (res.status) {
+      case 404:
+        return new RegistryError('NOT_FOUND', `${subject} not found in registry ${ref.registry}${codeText || ' (HTTP 404)'}`, {
+          ...d, hint: 'check the repository name and tag',
+        });
+      case 401:
+      case 403:
+        return new RegistryError('REGISTRY', `access to ${subject} denied by registry ${ref.registry}: HTTP ${res.status}${codeText}`, {
+          ...d, hint: 'the image may be private: supply credentials for this registry',
+        });
+      default:
+        return new RegistryError('REGISTRY', `registry ${ref.registry} answered HTTP ${res.status} for ${subject}${codeText}${entries[0]?.message ? `: ${entries[0].message}` : ''}`, {
+          ...d, retryable: isRetryableStatus(res.status),
+        });
+    }
+  }
+}
+
+async function readBytes(res: HttpResponse, limit: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      res.body.destroy();
+      throw new StagecraftError('REGISTRY', `${res.url.host} sent more than ${limit} bytes for ${res.url.pathname}`);
+    }
+    chunks.push(b);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
