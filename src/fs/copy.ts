@@ -18,9 +18,9 @@ import { parseChmod } from './copy-chmod.js';
 import { compilePattern, type CompiledPattern } from './copy-glob.js';
 import { resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
 import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
-import { cleanPath, resolveInRoot, splitPath } from './scoped-path.js';
+import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Owner } from './users.js';
 
 export interface CopyOptions {
@@ -71,6 +71,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
   const excludes = (opts.excludes ?? []).map((p) => compilePattern(cleanPath(p).slice(1), true));
   const isExcluded = excludeFilter(excludes);
   const describe = (host: string): string => '/' + relative(opts.destRoot, host);
+  // (describe(host) is also the in-image path of a resolved host path.)
 
   const matches = (
     await resolveSources(opts.srcRoot, opts.sources, {
@@ -91,24 +92,25 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
   const newDirOwner = opts.chown ?? { uid: 0, gid: 0 };
   const newDirMode = copier.createdDirMode();
 
-  /** mkdir -p inside destRoot, following links there; returns the host path. */
+  /**
+   * mkdir -p inside destRoot, following links there (as BuildKit's MkdirAll
+   * on a RootPath does): a link to a missing directory gets that directory
+   * created inside the root. Returns the host path.
+   */
   const ensureDir = async (inImage: string): Promise<string> => {
-    let cur = '/';
-    for (const c of splitPath(inImage)) {
-      cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
-      const host = await resolveInRoot(opts.destRoot, cur);
-      const st = await lstatMaybe(host);
-      if (!st) {
-        await mkdir(host);
-        await setOwner(host, newDirOwner);
-        await chmod(host, newDirMode);
-      } else if (!st.isDirectory()) {
-        throw new StagecraftError('COPY', `cannot copy to non-directory: ${describe(host)}`, {
-          hint: `${cur} exists in the image and is not a directory`,
-        });
-      }
+    const host = await resolveInRoot(opts.destRoot, inImage);
+    const st = await lstatMaybe(host);
+    if (st) {
+      if (st.isDirectory()) return host;
+      throw new StagecraftError('COPY', `cannot copy to non-directory: ${describe(host)}`, {
+        hint: `${inImage} exists in the image and is not a directory`,
+      });
     }
-    return resolveInRoot(opts.destRoot, inImage);
+    await ensureDir(describe(dirname(host)));
+    await mkdir(host);
+    await setOwner(host, newDirOwner);
+    await chmod(host, newDirMode);
+    return host;
   };
 
   if (dest.isDir || opts.parents) await ensureDir(dest.path);
@@ -119,7 +121,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     const skip = childSkip(m, opts.ignore, isExcluded);
     const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
     if (opts.parents) await copyWithParents(c, m, destHost, opts, ensureDirBelow);
-    else await copyOne(c, m, destHost, dest.path, ensureDir);
+    else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
     copier.stats.files += c.stats.files;
     copier.stats.bytes += c.stats.bytes;
   }
@@ -164,6 +166,7 @@ async function copyOne(
   destHost: string,
   destPath: string,
   ensureDir: (p: string) => Promise<string>,
+  describeParent: (host: string) => string,
 ): Promise<void> {
   const destSt = await lstatMaybe(destHost);
   if (m.stat.isDirectory()) {
@@ -173,6 +176,8 @@ async function copyOne(
     return;
   }
   const target = destSt?.isDirectory() ? join(destHost, m.destRel) : destHost;
+  // The destination may have resolved through a link to a missing directory.
+  if (target === destHost) await ensureDir(describeParent(destHost));
   await c.copy(m.host, m.stat, target, '', false);
 }
 
