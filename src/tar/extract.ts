@@ -1,0 +1,251 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { HashingStream, type Digest } from '../oci/digest.js';
+import type { Compression } from '../oci/media-types.js';
+import { uncompressed } from './compression.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './from-dir.js';
+import type { TarHeader } from './header.js';
+import { readTar } from './reader.js';
+import { writeXattrs } from './xattrs.js';
+
+export interface ExtractOptions {
+  /**
+   * Device nodes in the layer: 'create' them (needs root), 'skip' them, or
+   * 'reject' the layer. Whiteouts are always created. Default 'create'.
+   */
+  devices?: 'create' | 'skip' | 'reject';
+  /** Fail (before the caller commits the directory) when the diffId differs. */
+  expectedDiffId?: Digest;
+}
+
+export interface ExtractResult {
+  diffId: Digest;
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
+  /** Sum of regular file sizes written. */
+  unpackedSize: number;
+  compression: Compression;
+  entries: number;
+}
+
+/** A layer that tries to write outside its directory, or is otherwise unsafe or malformed. */
+export class UnsafeLayerError extends Error {
+  override name = 'UnsafeLayerError';
+}
+
+/** Xattrs a layer may set. trusted.* would let a layer forge overlayfs metadata. */
+function allowedXattr(name: string): boolean {
+  return !name.startsWith('trusted.');
+}
+
+/**
+ * Resolves an entry name to a path inside `dest`, refusing `..` escapes.
+ * Absolute names are taken relative to the root (as Docker does).
+ */
+export function safeRelative(name: string): string {
+  const cleaned = posix.normalize(`/${name}`).replace(/^\/+/, '').replace(/\/+$/, '');
+  const raw = name.split('/');
+  // normalize('/a/../../x') clamps at the root; an entry that needed clamping is an escape attempt.
+  let depth = 0;
+  for (const part of raw) {
+    if (part === '..') { depth--; if (depth < 0) throw new UnsafeLayerError(`layer entry ${JSON.stringify(name)} escapes the layer root (path traversal)`); }
+    else if (part !== '' && part !== '.') depth++;
+  }
+  return cleaned;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim()}`))));
+  });
+}
+
+async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0): Promise<void> {
+  await run('mknod', kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)]);
+}
+
+async function existing(path: string): Promise<import('node:fs').Stats | undefined> {
+  try { return await lstat(path); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Unpacks a layer (tar, tar+gzip or tar+zstd; detected from its bytes) into
+ * `dest` as an overlayfs lower directory:
+ *  - `.wh.<name>` becomes a 0:0 character device `<name>`,
+ *  - `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory,
+ *  - owners, modes, mtimes, xattrs, symlinks and in-layer hardlinks are kept.
+ * Nothing is written outside `dest`: `..` escapes, writes through symlinks
+ * and hardlinks to paths outside the layer are refused.
+ */
+export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const devices = opts.devices ?? 'create';
+  const { compression, stream } = await uncompressed(src);
+  const hash = new HashingStream();
+  stream.on('error', (e) => hash.destroy(e));
+  const tarBytes = stream.pipe(hash);
+  await mkdir(dest, { recursive: true });
+
+  const knownDirs = new Set<string>(['']);
+  const dirMeta = new Map<string, TarHeader>();
+  const xattrs: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
+  const opaque = new Set<string>();
+  let unpackedSize = 0;
+  let entries = 0;
+  const abs = (rel: string): string => (rel === '' ? dest : `${dest}/${rel}`);
+
+  /** Makes sure every parent of `rel` is a real directory inside dest (never a symlink). */
+  async function parentsOf(rel: string): Promise<void> {
+    const parts = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = cur === '' ? parts[i]! : `${cur}/${parts[i]}`;
+      if (knownDirs.has(cur)) continue;
+      const st = await existing(abs(cur));
+      if (!st) await mkdir(abs(cur), { mode: 0o755 });
+      else if (st.isSymbolicLink()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} would be written through the symlink ${JSON.stringify(cur)} (symlink escape)`);
+      else if (!st.isDirectory()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} needs ${JSON.stringify(cur)} to be a directory, but the layer made it a file`);
+      knownDirs.add(cur);
+    }
+  }
+
+  /** Clears the way for a new entry at rel (a directory stays if the new entry is one too). */
+  async function replace(rel: string, keepDir: boolean): Promise<void> {
+    const st = await existing(abs(rel));
+    if (!st) return;
+    if (keepDir && st.isDirectory()) return;
+    await rm(abs(rel), { recursive: true, force: true });
+    for (const d of knownDirs) if (d === rel || d.startsWith(`${rel}/`)) knownDirs.delete(d);
+  }
+
+  // One iterator over the tar bytes, shared by the reader and the final drain;
+  // the reader stopping at the end marker must not close the stream.
+  const it = tarBytes[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const shared: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => it.next(), return: async () => ({ done: true as const, value: undefined }) }) };
+  try {
+  for await (const entry of readTar(shared)) {
+    entries++;
+    const h = entry.header;
+    const rel = safeRelative(h.path);
+    const base = posix.basename(rel);
+    const parent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+
+    if (base === OPAQUE_MARKER) {
+      await parentsOf(`${parent}/x`.replace(/^\//, ''));
+      if (parent !== '' && !knownDirs.has(parent)) knownDirs.add(parent);
+      opaque.add(parent);
+      continue;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const target = parent === '' ? base.slice(WHITEOUT_PREFIX.length) : `${parent}/${base.slice(WHITEOUT_PREFIX.length)}`;
+      safeRelative(target);
+      if (base.slice(WHITEOUT_PREFIX.length) === '' || base.slice(WHITEOUT_PREFIX.length).includes('/')) throw new UnsafeLayerError(`malformed whiteout ${JSON.stringify(h.path)}`);
+      await parentsOf(target);
+      await replace(target, false);
+      await mknod(abs(target), 'c', 0, 0);
+      await lchown(abs(target), 0, 0);
+      continue;
+    }
+    if (rel === '') {
+      if (h.type !== 'dir') throw new UnsafeLayerError(`layer entry ${JSON.stringify(h.path)} would replace the layer root`);
+      dirMeta.set('', h);
+      continue;
+    }
+    await parentsOf(rel);
+    const p = abs(rel);
+    switch (h.type) {
+      case 'dir': {
+        await replace(rel, true);
+        if (!(await existing(p))) await mkdir(p, { mode: 0o700 });
+        knownDirs.add(rel);
+        dirMeta.set(rel, h);
+        break;
+      }
+      case 'file': {
+        await replace(rel, false);
+        const fh = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of entry.body) await fh.write(chunk);
+          await fh.chown(h.uid, h.gid);
+          await fh.chmod(h.mode);
+        } finally {
+          await fh.close();
+        }
+        unpackedSize += h.size;
+        break;
+      }
+      case 'symlink': {
+        await replace(rel, false);
+        await symlink(h.linkname ?? '', p);
+        await lchown(p, h.uid, h.gid);
+        break;
+      }
+      case 'hardlink': {
+        const targetRel = safeRelative(h.linkname ?? '');
+        if (targetRel === '') throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at the layer root`);
+        await parentsOf(targetRel);
+        const t = await existing(abs(targetRel));
+        if (!t) throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at ${JSON.stringify(h.linkname)}, which is not earlier in this layer`);
+        if (t.isDirectory()) throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at a directory`);
+        await replace(rel, false);
+        await link(abs(targetRel), p);
+        continue; // a hardlink shares its target's metadata
+      }
+      case 'chardev': case 'blockdev': case 'fifo': {
+        if (h.type !== 'fifo' && devices === 'reject') throw new UnsafeLayerError(`layer contains device node ${JSON.stringify(h.path)} (${h.devmajor}:${h.devminor})`);
+        if (h.type !== 'fifo' && devices === 'skip') continue;
+        await replace(rel, false);
+        await mknod(p, h.type === 'fifo' ? 'p' : h.type === 'chardev' ? 'c' : 'b', h.devmajor ?? 0, h.devminor ?? 0);
+        await lchown(p, h.uid, h.gid);
+        await chmod(p, h.mode);
+        break;
+      }
+    }
+    if (h.xattrs) {
+      const x = Object.fromEntries(Object.entries(h.xattrs).filter(([k]) => allowedXattr(k)));
+      if (Object.keys(x).length) xattrs.push({ path: p, xattrs: x });
+    }
+    if (h.type !== 'dir') await lutimes(p, h.mtime, h.mtime);
+  }
+
+  } catch (e) {
+    tarBytes.destroy();
+    throw e;
+  }
+
+  for (const d of opaque) {
+    const st = await existing(abs(d));
+    if (st?.isDirectory()) xattrs.push({ path: abs(d), xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } });
+  }
+  // xattrs after chown (chown clears security.capability); they do not touch mtime.
+  await writeXattrs(xattrs);
+  // Directories last, deepest first: creating children changed their mtimes.
+  const dirs = [...dirMeta.keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
+  for (const d of dirs) {
+    const h = dirMeta.get(d)!;
+    await chown(abs(d), h.uid, h.gid);
+    await chmod(abs(d), h.mode);
+    await utimes(abs(d), h.mtime, h.mtime);
+  }
+  // drain anything after the end-of-archive marker so the digest covers the whole blob
+  for (let r = await it.next(); !r.done; r = await it.next()) { /* discard */ }
+  const { digest, size } = hash.result();
+  if (opts.expectedDiffId && opts.expectedDiffId !== digest) {
+    throw new UnsafeLayerError(`layer content has diffId ${digest}, expected ${opts.expectedDiffId} (corrupt or wrong layer)`);
+  }
+  return { diffId: digest, tarSize: size, unpackedSize, compression, entries };
+}
+
+/** Convenience: extract from a Buffer or Readable. */
+export function extractLayerFrom(src: Uint8Array | Readable, dest: string, opts?: ExtractOptions): Promise<ExtractResult> {
+  return extractLayer(src instanceof Uint8Array ? Readable.from([Buffer.from(src)]) : src, dest, opts);
+}
