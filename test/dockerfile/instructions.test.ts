@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Heredoc, Node } from '../../src/dockerfile/ast.js';
 import {
-  BFlags, chompHeredocContent, classifySource, findStage, formatGoDuration, parseGoDuration, parseHeredocWord,
+  BFlags, buildkitErrorText, chompHeredocContent, classifySource, findStage, formatGoDuration, parseGoDuration, parseHeredocWord,
   parseInstruction, parseMount, parseStages, type Instruction, type Mount,
 } from '../../src/dockerfile/instructions/index.js';
 import { splitCsvRecord } from '../../src/dockerfile/instructions/go-values.js';
@@ -59,7 +59,7 @@ function fails(n: Node, message: string | RegExp): void {
     parseInstruction(n);
   } catch (e) {
     assert.ok(isStagecraftError(e), String(e));
-    assert.equal(e.code, 'INSTRUCTION');
+    assert.equal(e.code, /^source can't be/.test(e.message) ? 'COPY' : 'INSTRUCTION');
     assert.deepEqual(e.location, { startLine: n.startLine, endLine: n.endLine });
     if (typeof message === 'string') assert.equal(e.message, message);
     else assert.match(e.message, message);
@@ -346,6 +346,15 @@ describe('unknown instructions', () => {
     fails(node('RUNN', ['x']), 'unknown instruction: RUNN (did you mean RUN?)');
     fails(node('Foo', ['x']), 'unknown instruction: Foo');
   });
+  it('prints like BuildKit: dockerfile parse error on line N', () => {
+    try {
+      parseStages({ ...leaf(''), children: [node('FROM', ['x'], { line: 1 }), node('BADCMD', ['x'], { line: 4 })] });
+      assert.fail('expected an error');
+    } catch (e) {
+      assert.ok(isStagecraftError(e));
+      assert.equal(buildkitErrorText(e), 'dockerfile parse error on line 4: unknown instruction: BADCMD');
+    }
+  });
 });
 
 describe('parseStages', () => {
@@ -377,6 +386,8 @@ describe('parseStages', () => {
     } catch (e) {
       assert.ok(isStagecraftError(e));
       assert.equal(e.message, 'no build stage in current context');
+      assert.equal(e.code, 'STAGE');
+      assert.equal(buildkitErrorText(e), 'no build stage in current context');
       assert.deepEqual(e.location, { startLine: 3, endLine: 3 });
     }
   });

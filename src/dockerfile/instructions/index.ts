@@ -4,7 +4,7 @@
  */
 export type * from './types.js';
 export { parseInstruction, INSTRUCTION_NAMES } from './parse-instruction.js';
-export { parseStages, findStage, type ParsedStages } from './stages.js';
+export { parseStages, findStage, buildkitErrorText, type ParsedStages } from './stages.js';
 export { BFlags, type Flag, type FlagType } from './bflags.js';
 export {
   parseMount, checkMountSyntax, MOUNT_TYPES,

@@ -67,7 +67,8 @@ export function parseCopy(req: ParseRequest): CopyInstruction {
   const files = sourcesAndDest(req, 'COPY');
   for (const src of files.sourcePaths) {
     const error = copySourceError(src);
-    if (error) throw problem(error);
+    // A source problem (BuildKit reports it while converting, without the parse-error prefix).
+    if (error) throw problem(error, undefined, undefined, 'COPY');
   }
   return {
     ...common(req, 'copy'),

@@ -1,12 +1,17 @@
-import { StagecraftError } from '../../errors.js';
+import { StagecraftError, type ErrorCode } from '../../errors.js';
 import type { InstructionLocation } from './types.js';
 
 /**
  * An instruction's arguments or flags are wrong. Helpers throw this without a
  * location; `parseInstruction` attaches the instruction's lines.
  */
-export function problem(message: string, location?: InstructionLocation, cause?: unknown): StagecraftError {
-  return new StagecraftError('INSTRUCTION', message, {
+export function problem(
+  message: string,
+  location?: InstructionLocation,
+  cause?: unknown,
+  code: ErrorCode = 'INSTRUCTION',
+): StagecraftError {
+  return new StagecraftError(code, message, {
     location: location ? { startLine: location.startLine, endLine: location.endLine } : undefined,
     cause,
   });

@@ -4,6 +4,7 @@
  */
 import type { Node } from '../ast.js';
 import { parseInstruction } from './parse-instruction.js';
+import type { StagecraftError } from '../../errors.js';
 import { problem } from './problem.js';
 import type { ArgInstruction, Stage } from './types.js';
 
@@ -41,7 +42,7 @@ export function parseStages(ast: Node): ParsedStages {
         metaArgs.push(instruction);
         continue;
       }
-      throw problem('no build stage in current context', instruction.location);
+      throw problem('no build stage in current context', instruction.location, undefined, 'STAGE');
     }
     current.commands.push(instruction);
     current.location.endLine = Math.max(current.location.endLine, instruction.location.endLine);
@@ -56,4 +57,14 @@ export function findStage(stages: readonly Stage[], ref: string): Stage | undefi
   if (byName) return byName;
   if (/^[0-9]+$/.test(ref)) return stages[Number(ref)];
   return undefined;
+}
+
+/**
+ * The text BuildKit prints for an error from parsing instructions:
+ * `dockerfile parse error on line N: <message>` for instruction errors
+ * (code 'INSTRUCTION'), the bare message for the others ('STAGE', 'COPY').
+ */
+export function buildkitErrorText(e: StagecraftError): string {
+  if (e.code === 'INSTRUCTION' && e.location) return `dockerfile parse error on line ${e.location.startLine}: ${e.message}`;
+  return e.message;
 }
