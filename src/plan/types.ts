@@ -109,6 +109,8 @@ export type Step =
       excludes: string[];
       checksum?: string;
       keepGitDir?: boolean;
+      /** ADD --unpack when given; undefined = BuildKit's default (local archives unpacked, URLs not). */
+      unpack?: boolean;
       /** The stage's workdir at this point (for --parents and relative handling). */
       workdir: string;
       /** The stage's USER at this point (COPY doesn't use it, but ADD of URLs may). */
@@ -120,8 +122,16 @@ export type Step =
   | { kind: 'config' };
 
 export interface PlannedStep {
-  /** 1-based index within its stage, for progress names like `[builder 2/5]`. */
+  /**
+   * 1-based index within its stage, for progress names like `[builder 2/5]`.
+   * Ordinal 1 belongs to the FROM vertex when the stage starts from an image.
+   * Steps that are not vertices (`vertex: false`) carry the index of the last vertex.
+   */
   ordinal: number;
+  /** The N of `[builder i/N]`: FROM <image> + RUN/COPY/ADD/WORKDIR (+ ONBUILD triggers run here). */
+  total: number;
+  /** True when BuildKit shows this step as a progress vertex (RUN, COPY, ADD, WORKDIR other than `/`). */
+  vertex: boolean;
   step: Step;
   /** The image config after this step. */
   config: ContainerConfig;
@@ -143,6 +153,13 @@ export interface PlannedStage {
   name?: string;
   /** `builder`, or `stage-1` for unnamed stages. */
   displayName: string;
+  /**
+   * The stage part of progress names (`[builder 2/5]`): the display name, or ''
+   * when the build has a single stage and no implicit image (BuildKit prints `[2/5]`).
+   */
+  progressName: string;
+  /** `FROM --platform=` after expansion, when given. */
+  platform?: string;
   base: StageBase;
   location: SourceRange;
   /** Stages this one needs (base stage, COPY --from, RUN --mount=from). */

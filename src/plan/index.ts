@@ -1,0 +1,21 @@
+/**
+ * The pure planner: parsed stages -> stage graph (planGraph) -> per-stage
+ * steps, config and history (dispatchStage). No I/O: base image configs come
+ * in through the dispatch context.
+ */
+export type * from './types.js';
+export {
+  planGraph, resolveCopyFrom, resolveMountFrom, instructionSources, StageGraphError,
+  type GraphResult, type ParsedStages, type StageLookup,
+} from './graph.js';
+export { dispatchStage, scratchConfig, progressPrefix, type DispatchContext, type DispatchResult } from './dispatch.js';
+export { parseTrigger, triggerSources } from './triggers.js';
+export {
+  formatPlatform, predefinedArgs, evaluateMetaArgs, proxyEnvFromBuildArgs, proxyEnvList, type ProxyEnv,
+} from './args.js';
+export { EnvList, addEnv, splitKeyValue } from './env-list.js';
+export { healthcheckString, withShell, checkSignal } from './dispatch-config.js';
+export { runCommandString } from './dispatch-run.js';
+export { checkChmod } from './dispatch-copy.js';
+export { normalizeWorkdir, resolveDest, cleanPath, DEFAULT_PATH, HISTORY_COMMENT, type StageState, type ArgInScope } from './stage-state.js';
+export { planAll, type FullPlan } from './plan-all.js';
