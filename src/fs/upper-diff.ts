@@ -16,7 +16,7 @@
  * first path in that order. Sockets are skipped (tar cannot hold them).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -169,22 +169,34 @@ class HashingSink {
     if (!this.out.write(buf)) await waitDrain(this.out);
   }
 
-  /** Stream exactly `size` bytes of a file; a file that changed size is an error. */
+  /**
+   * Stream exactly `size` bytes of a file; a file that changed size is an
+   * error. Buffers are sized to the file (up to 1 MiB), so 10k small files do
+   * not cost 10k large allocations.
+   */
   async copyFile(abs: string, size: number, name: string): Promise<void> {
-    let copied = 0;
-    const rs = createReadStream(abs, { highWaterMark: 1 << 20 });
-    for await (const chunk of rs as AsyncIterable<Buffer>) {
-      const take = Math.min(chunk.length, size - copied);
-      if (take > 0) await this.write(take === chunk.length ? chunk : chunk.subarray(0, take));
-      copied += chunk.length;
-      if (copied > size) break;
-    }
-    rs.destroy();
-    if (copied !== size) {
-      throw new StagecraftError('INTERNAL', `${name} changed size while the layer was written (${size} -> ${copied} bytes)`);
+    const fh = await fs.open(abs, 'r');
+    try {
+      let copied = 0;
+      while (copied < size) {
+        const want = Math.min(size - copied, CHUNK);
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, copied);
+        if (bytesRead === 0) break;
+        await this.write(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+        copied += bytesRead;
+      }
+      const extra = await fh.read(Buffer.alloc(1), 0, 1, copied);
+      if (copied !== size || extra.bytesRead !== 0) {
+        throw new StagecraftError('INTERNAL', `${name} changed size while the layer was written (expected ${size} bytes)`);
+      }
+    } finally {
+      await fh.close();
     }
   }
 }
+
+const CHUNK = 1 << 20;
 
 function waitDrain(out: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
