@@ -153,6 +153,8 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       await replace(target, false);
       await mknod(abs(target), 'c', 0, 0);
       await lchown(abs(target), 0, 0);
+      await chmod(abs(target), 0); // as overlayfs creates whiteouts
+      await lutimes(abs(target), h.mtime, h.mtime);
       continue;
     }
     if (rel === '') {

@@ -33,8 +33,9 @@ function run(cmd: string, args: string[], input?: string): Promise<{ stdout: str
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
+    child.stdin.on('error', () => { /* the exit code reports failures */ });
     child.on('close', (code) => resolve({ stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString(), code }));
-    child.stdin.end(input ?? '');
+    if (input === undefined) child.stdin.end(); else child.stdin.end(input);
   });
 }
 
