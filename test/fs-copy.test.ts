@@ -278,6 +278,10 @@ describe('copy --exclude', () => {
     await run(['hom*'], '/mydir/', { excludes: ['*.txt', '*.md', '**/*.txt'] });
     assert.deepEqual(readTree(dst, 'mydir'), { 'mydir/deep': 'd', 'mydir/keep': 'f:k' });
   });
+  it('! exceptions bring back paths under an excluded directory', async () => {
+    await run(['src'], '/s', { excludes: ['x', '!x/y/c.txt'] });
+    assert.deepEqual(readTree(dst, 's'), { 's/a.txt': 'f:sa', 's/x': 'd', 's/x/y': 'd', 's/x/y/c.txt': 'f:sc' });
+  });
   it('an excluded directory is pruned', async () => {
     await run(['src'], '/s', { excludes: ['x'] });
     assert.deepEqual(readTree(dst, 's'), { 's/a.txt': 'f:sa' });

@@ -1,8 +1,9 @@
 /**
- * Source patterns for COPY/ADD: Go `filepath.Match` rules (`*`, `?`, `[...]`,
- * `\` escapes; `*` and `?` never match `/`), plus `**` (any number of path
- * components, including none) for --parents and --exclude, as the Dockerfile
- * reference documents. Pure: strings in, booleans out.
+ * Pattern helpers for COPY/ADD sources. Plain wildcards use the exact Go
+ * filepath.Match from src/dockerfile/dockerignore; this file adds `**` (any
+ * number of path components, including none) for --parents, a test for
+ * "has a wildcard", and edit-distance suggestions for missing sources.
+ * Pure: strings in, values out.
  */
 import { StagecraftError } from '../errors.js';
 
@@ -134,11 +135,6 @@ export function compilePattern(pattern: string, doublestar = false): CompiledPat
       return prefixes[depth - 1]!.test(dir);
     },
   };
-}
-
-/** filepath.Match(pattern, name). Throws StagecraftError for a bad pattern. */
-export function goMatch(pattern: string, name: string): boolean {
-  return compilePattern(pattern, false).matches(name);
 }
 
 /** Levenshtein distance, for "did you mean" hints. */

@@ -13,7 +13,8 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { StagecraftError } from '../errors.js';
-import { compilePattern, hasWildcard, suggest } from './copy-glob.js';
+import { BadPatternError, DockerIgnore, filepathMatch } from '../dockerfile/dockerignore/index.js';
+import { compilePattern, hasWildcard, suggest, type CompiledPattern } from './copy-glob.js';
 import { resolveInRoot, splitPath } from './scoped-path.js';
 
 /** Return true to leave an entry out as if it did not exist (.dockerignore). */
@@ -140,7 +141,7 @@ export async function resolveSource(root: string, spec: string, opts: ResolveSou
   const baseHost = await resolveInRoot(root, baseRel);
   const baseStat = await lstatOrUndefined(baseHost);
   if (!baseStat || !baseStat.isDirectory()) throw await notFound(root, baseRel, opts);
-  const matcher = compilePattern(comps.slice(w).join('/'), opts.parents ?? false);
+  const matcher = sourceMatcher(comps.slice(w).join('/'), opts.parents ?? false, spec);
   const found: string[] = [];
   const walk = async (dirHost: string, dirSub: string): Promise<void> => {
     for (const d of await readdirSorted(dirHost)) {
@@ -170,9 +171,63 @@ export async function resolveSource(root: string, spec: string, opts: ResolveSou
   return out;
 }
 
+/**
+ * Without --parents, Go's filepath.Match (exact, from the dockerignore
+ * module); with --parents, the same plus `**` across components.
+ */
+function sourceMatcher(pattern: string, doublestar: boolean, spec: string): CompiledPattern {
+  const bad = (cause: unknown): StagecraftError =>
+    new StagecraftError('COPY', `syntax error in pattern: ${spec}`, {
+      cause,
+      hint: 'escape [ ] * ? with a backslash or a class, e.g. arr[[]0].txt',
+    });
+  const guard = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof BadPatternError) throw bad(e);
+      throw e;
+    }
+  };
+  guard(() => filepathMatch(pattern, ''));
+  if (doublestar && pattern.includes('**')) return compilePattern(pattern, true);
+  const comps = pattern.split('/');
+  return {
+    pattern,
+    matches: (p) => guard(() => filepathMatch(pattern, p)),
+    mayMatchBelow(dir: string): boolean {
+      const depth = dir.split('/').length;
+      return depth < comps.length && guard(() => filepathMatch(comps.slice(0, depth).join('/'), dir));
+    },
+  };
+}
+
 /** Resolve every source argument, in order. */
 export async function resolveSources(root: string, specs: string[], opts: ResolveSourcesOptions = {}): Promise<SourceMatch[]> {
   const out: SourceMatch[] = [];
   for (const s of specs) out.push(...(await resolveSource(root, s, opts)));
   return out;
+}
+
+/**
+ * --exclude uses .dockerignore pattern rules (patternmatcher: `**`, `!`
+ * exceptions, parent directories). A match's own path is tested relative to
+ * the source root, entries below it relative to the match.
+ */
+export function excludeFilter(patterns: string[]): (path: string, isDir: boolean) => boolean {
+  if (patterns.length === 0) return () => false;
+  const m = new DockerIgnore(patterns);
+  return (path, isDir) => (isDir ? m.canSkipDir(path) : m.ignored(path));
+}
+
+/** The filter for entries below a match: --exclude (relative to the match) and .dockerignore (relative to the root). */
+export function childSkip(
+  m: SourceMatch,
+  ignore: IgnoreFn | undefined,
+  isExcluded: (p: string, isDir: boolean) => boolean,
+): (sub: string, isDir: boolean) => boolean {
+  return (sub, isDir) => {
+    if (isExcluded(sub, isDir)) return true;
+    return ignore !== undefined && ignore(m.rel === '' ? sub : `${m.rel}/${sub}`, isDir);
+  };
 }

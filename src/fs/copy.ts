@@ -15,8 +15,7 @@
  */
 import { StagecraftError } from '../errors.js';
 import { parseChmod } from './copy-chmod.js';
-import { compilePattern, type CompiledPattern } from './copy-glob.js';
-import { resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
+import { childSkip, excludeFilter, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
 import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
@@ -54,12 +53,6 @@ export function destinationOf(dest: string, workdir = '/'): { path: string; isDi
   return { path: cleanPath(abs), isDir };
 }
 
-/** Excludes: a match's own path is tested relative to srcRoot, children relative to the match. */
-function excludeFilter(patterns: CompiledPattern[]): (path: string) => boolean {
-  if (patterns.length === 0) return () => false;
-  return (path) => patterns.some((p) => p.matches(path));
-}
-
 export async function copy(opts: CopyOptions): Promise<CopyResult> {
   const dest = destinationOf(opts.dest, opts.workdir ?? '/');
   if (opts.sources.length > 1 && !dest.isDir && !opts.parents) {
@@ -68,8 +61,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     });
   }
   const chmodSpec = opts.chmod === undefined || opts.chmod === '' ? undefined : parseChmod(opts.chmod);
-  const excludes = (opts.excludes ?? []).map((p) => compilePattern(cleanPath(p).slice(1), true));
-  const isExcluded = excludeFilter(excludes);
+  const isExcluded = excludeFilter(opts.excludes ?? []);
   const describe = (host: string): string => '/' + relative(opts.destRoot, host);
   // (describe(host) is also the in-image path of a resolved host path.)
 
@@ -80,7 +72,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
       allowEmptyWildcard: opts.allowEmptyWildcard ?? true,
       rootName: opts.sourceName ?? 'build context',
     })
-  ).filter((m) => m.rel === '' || !isExcluded(m.rel));
+  ).filter((m) => m.rel === '' || !isExcluded(m.rel, m.stat.isDirectory()));
 
   const copier = new TreeCopier({
     chown: opts.chown,
@@ -150,14 +142,6 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
 function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i <= 0 ? '/' : p.slice(0, i);
-}
-
-function childSkip(m: SourceMatch, ignore: IgnoreFn | undefined, isExcluded: (p: string) => boolean) {
-  return (sub: string, isDir: boolean): boolean => {
-    if (isExcluded(sub)) return true;
-    if (ignore && ignore(m.rel === '' ? sub : `${m.rel}/${sub}`, isDir)) return true;
-    return false;
-  };
 }
 
 async function copyOne(
