@@ -42,6 +42,23 @@ describe('ShellLex options', () => {
     });
   }
 
+  it('accepts every Env shape, and an EnvLookup as is', () => {
+    const lex = new ShellLex();
+    const shapes: Env[] = [
+      ['A=1', 'A=2'],
+      [['A', '1'], ['A', '2']],
+      new Map([['A', '2']]),
+      { A: '2' },
+      { get: (n: string) => (n === 'A' ? '2' : undefined), keys: () => ['A'] },
+    ];
+    for (const e of shapes) {
+      const r = lex.processWordWithMatches('$A-$B', e);
+      assert.equal(r.result, '2-');
+      assert.deepEqual([...r.matched], ['A']);
+      assert.deepEqual([...r.unmatched], ['B']);
+    }
+  });
+
   it('processWords: quoted spaces survive, expanded spaces split', () => {
     const lex = new ShellLex();
     assert.deepEqual(lex.processWords('$SP "$SP" a\\ b', env), ['x', 'y', 'x  y', 'a b']);
@@ -118,6 +135,15 @@ describe('ShellLex properties', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 30 }).filter((s) => !s.includes("'")), (s) => {
         assert.equal(lex.processWord(`'${s}'`, env), s);
+      }),
+    );
+  });
+
+  it('processWords of plain text is a split on Go whitespace', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b', ' ', '\t', '\n', '\u3000', 'é'), { maxLength: 20 }).map((a) => a.join('')), (word) => {
+        const expected = word.split(/[ \t\n\u3000]+/).filter((w) => w !== '');
+        assert.deepEqual(lex.processWords(word, env), expected);
       }),
     );
   });

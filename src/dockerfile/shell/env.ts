@@ -7,13 +7,22 @@
 export type Env =
   | ReadonlyArray<string | readonly [string, string]>
   | ReadonlyMap<string, string>
+  | EnvLookup
   | Readonly<Record<string, string>>;
 
-/** A resolved lookup: `get` returns undefined for an unset variable. */
+/**
+ * A resolved lookup: `get` returns undefined for an unset variable. Pass one
+ * directly to avoid copying a scope (e.g. a stage's ARG/ENV view) per word.
+ */
 export interface EnvLookup {
   get(name: string): string | undefined;
   /** Keys in first-seen order, without duplicates. */
   keys(): string[];
+}
+
+function isEnvLookup(env: unknown): env is EnvLookup {
+  const e = env as { get?: unknown; keys?: unknown };
+  return typeof e.get === 'function' && typeof e.keys === 'function';
 }
 
 /**
@@ -21,6 +30,7 @@ export interface EnvLookup {
  * defines K with the empty value (BuildKit `EnvsFromSlice`).
  */
 export function envLookup(env: Env): EnvLookup {
+  if (!(env instanceof Map) && !Array.isArray(env) && isEnvLookup(env)) return env;
   const map = new Map<string, string>();
   if (Array.isArray(env)) {
     for (const entry of env as ReadonlyArray<string | readonly [string, string]>) {
