@@ -5,8 +5,8 @@
  * characters (RawEscapes). Full word expansion lives in src/dockerfile/shell;
  * this copy exists so the parser depends on nothing else.
  *
- * Faithful details: `<<` swallows the spaces, tabs and CRs after it into the
- * same word; a leading BOM of the input is skipped; nested `${...}` words
+ * Faithful details: `<<` (or `<<-`) swallows the spaces, tabs and CRs after
+ * it into the same word; a leading BOM of the input is skipped; nested `${...}` words
  * share one word buffer with the outer word (an upstream quirk that drops the
  * outer word's partial text).
  */
@@ -278,7 +278,12 @@ class HeredocLexer {
     this.next();
     if (this.peek() !== 0x3c) return '<';
     this.next();
+    // `<<-` and then blanks stay in the word too (`RUN <<- EOF` names EOF).
     let space = '';
+    if (this.peek() === 0x2d) {
+      this.next();
+      space = '-';
+    }
     for (;;) {
       const c = this.peek();
       if (c !== 0x09 && c !== 0x0d && c !== 0x20) break;
