@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import type { Node } from '../../src/dockerfile/ast.js';
 import { parse } from '../../src/dockerfile/parser/index.js';
+import { readdirSync } from 'node:fs';
 import {
-  BFlags, handleJSONArgs, parseDevice, parseExposePorts, parseInstruction, parseStages,
+  BFlags, buildkitErrorText, handleJSONArgs, parseDevice, parseExposePorts, parseInstruction, parseStages,
   type Flag, type Instruction,
 } from '../../src/dockerfile/instructions/index.js';
 import { isStagecraftError } from '../../src/errors.js';
@@ -17,7 +18,9 @@ import { conformancePath, corpusMissing } from '../support/conformance.js';
 
 const INSTR = ['buildkit', 'derived', 'instructions', 'instruction_cases.json'];
 const CONVERT = ['buildkit', 'derived', 'dockerfile2llb', 'convert_cases.json'];
-const skip = corpusMissing(...INSTR) || corpusMissing(...CONVERT);
+const LINT = ['buildkit', 'derived', 'linter', 'lint_cases.json'];
+const FIXTURES = ['buildkit', 'frontend', 'dockerfile', 'parser', 'testfiles'];
+const skip = corpusMissing(...INSTR) || corpusMissing(...CONVERT) || corpusMissing(...LINT) || corpusMissing(...FIXTURES);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const data: any = skip ? {} : JSON.parse(readFileSync(conformancePath(...INSTR), 'utf8'));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -240,6 +243,66 @@ describe('convert_cases.json COPY of a URL', { skip }, () => {
     corpusCase(JSON.stringify(c.dockerfile), () => {
       const e = errorOf(() => parseStages(parse(c.dockerfile).ast));
       assert.equal(e.message, c.errorEquals);
+    });
+  }
+});
+
+describe('convert_cases.json Dockerfiles parse into stages', { skip }, () => {
+  // Conversion errors (circular stages, unknown target, blank base) belong to
+  // the planner; parsing must succeed for all but the COPY-URL case.
+  for (const c of (convert.convert ?? []).filter((x: { errorEquals?: string }) => !x.errorEquals?.includes('URL'))) {
+    corpusCase(JSON.stringify(c.dockerfile).slice(0, 70), () => {
+      const { stages } = parseStages(parse(c.dockerfile).ast);
+      assert.ok(stages.length >= 1);
+    });
+  }
+});
+
+describe('lint_cases.json Dockerfiles parse into stages', { skip }, () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const lint: any = skip ? { cases: [] } : JSON.parse(readFileSync(conformancePath(...LINT), 'utf8'));
+  for (const c of lint.cases as Array<{ test: string; index: number; dockerfile?: string; buildErr?: string; unresolved?: string }>) {
+    if (typeof c.dockerfile !== 'string') {
+      console.log(`not applicable: lint case ${c.test}#${c.index} has no Dockerfile text (${c.unresolved ?? 'unresolved'})`);
+      continue;
+    }
+    const dockerfile = c.dockerfile;
+    corpusCase(`${c.test}#${c.index}`, () => {
+      const run = () => parseStages(parse(dockerfile).ast);
+      if (c.buildErr?.startsWith('dockerfile parse error')) {
+        const e = errorOf(run);
+        assert.ok(isStagecraftError(e));
+        assert.equal(buildkitErrorText(e), c.buildErr);
+      } else {
+        run();
+      }
+    });
+  }
+});
+
+describe('parser fixtures through instructions', { skip }, () => {
+  // The parser fixtures are syntax tests; a few are not valid instructions.
+  const expectedErrors: Record<string, string> = {
+    flags: 'unknown flag: --user',
+    health: 'HEALTHCHECK requires at least one argument',
+    json: 'no build stage in current context',
+    'jeztah-invalid-json-json-inside-string': 'no build stage in current context',
+    'jeztah-invalid-json-json-inside-string-double': 'no build stage in current context',
+    'jeztah-invalid-json-single-quotes': 'no build stage in current context',
+    'jeztah-invalid-json-unterminated-bracket': 'no build stage in current context',
+    'jeztah-invalid-json-unterminated-string': 'no build stage in current context',
+  };
+  const dirs = skip ? [] : readdirSync(conformancePath(...FIXTURES));
+  for (const dir of dirs) {
+    corpusCase(dir, () => {
+      const text = readFileSync(conformancePath(...FIXTURES, dir, 'Dockerfile'));
+      const run = () => parseStages(parse(text).ast);
+      const want = expectedErrors[dir];
+      if (want === undefined) {
+        assert.ok(run().stages.length >= 1);
+      } else {
+        assert.equal(errorOf(run).message, want);
+      }
     });
   }
 });
