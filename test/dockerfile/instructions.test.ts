@@ -134,6 +134,10 @@ describe('RUN', () => {
       type: 'cache', target: '/c', id: '/c', sharing: 'shared', from: '', source: '', readonly: false, uid: 1000,
     });
   });
+  it('leaves value checks to parseMount at conversion (BuildKit skips unreached stages)', () => {
+    const r = as(parseInstruction(node('RUN', ['x'], { flags: ['--mount=type=cache,target=/x,sharing=bogus'] })), 'run');
+    assert.throws(() => parseMount(r.mounts[0]!), /unsupported sharing value "bogus"/);
+  });
   it('keeps heredoc bodies as files', () => {
     const h: Heredoc = { name: 'EOF', fileDescriptor: 0, expand: false, chomp: true, content: '\techo hi\n' };
     const r = as(parseInstruction(node('RUN', ['<<-EOF'], { heredocs: [h] })), 'run');
@@ -145,7 +149,8 @@ describe('RUN', () => {
     [['--network=none', '--network=host'], 'duplicate flag specified: --network'],
     [['--mount'], 'missing a value on flag: --mount'],
     [['--mout=type=bind'], 'unknown flag: --mout (did you mean mount?)'],
-    [['--mount=type=cache,target=/x,sharing=bogus'], 'unsupported sharing value "bogus"'],
+    [['--mount=type=cache,target=/x,nokey'], "invalid field 'nokey' must be a key=value pair"],
+    [['--mount=type="cache'], 'failed to parse csv mounts: parse error on line 1, column 6: bare " in non-quoted field'],
     [['--mount=type=bind,from=$STAGE'], "'from' doesn't support variable expansion, define alias stage instead"],
     [['--mount=type=cache,target=$X,nokey'], "invalid field 'nokey' must be a key=value pair"],
     [['--mount=type=cache,target=$X,tagret=/y'], "unexpected key 'tagret' in 'tagret=/y' (did you mean target?)"],

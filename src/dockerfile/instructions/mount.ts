@@ -246,14 +246,11 @@ function finish(m: Draft, roAuto: boolean): Mount {
 
 /**
  * The checks BuildKit makes while parsing the instruction, before expansion:
- * CSV syntax, valueless keys, and no variables in `from`. A value with no `$`
- * and no `\` cannot change on expansion, so such mounts are checked fully now.
+ * CSV syntax, key names, valueless keys, and no variables in `from`. Full
+ * validation waits for `parseMount` at conversion, as in BuildKit, so a bad
+ * mount in a stage the build never reaches is not an error.
  */
 export function checkMountSyntax(raw: string): void {
-  if (!/[$\\]/.test(raw)) {
-    parseMount(raw);
-    return;
-  }
   let fields: string[];
   try {
     fields = splitCsvRecord(raw);
