@@ -16,7 +16,7 @@
  * first path in that order. Sockets are skipped (tar cannot hold them).
  */
 import { createHash } from 'node:crypto';
-import { promises as fs, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, promises as fs, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -62,25 +62,38 @@ export async function writeLayerFromUpper(
   const exclude = opts.exclude ?? (() => false);
   let entries = 0;
 
+  let lastYield = Date.now();
   const emit = async (entry: TarEntry, abs?: string): Promise<void> => {
-    await sink.write(encodeHeader(entry));
+    const header = encodeHeader(entry);
     entries++;
     if (entry.type === 'file' && entry.size > 0 && abs) {
-      await sink.copyFile(abs, entry.size, entry.name);
-      const pad = padding(entry.size);
-      if (pad) await sink.write(Buffer.alloc(pad));
+      const pad = Buffer.alloc(padding(entry.size));
+      if (entry.size <= SMALL_FILE) {
+        await sink.write(Buffer.concat([header, readSmallFile(abs, entry.size, entry.name), pad]));
+      } else {
+        await sink.write(header);
+        await sink.copyFile(abs, entry.size, entry.name);
+        if (pad.length) await sink.write(pad);
+      }
+    } else {
+      await sink.write(header);
+    }
+    // Metadata and small files are read synchronously (see below); let other work run now and then.
+    if (Date.now() - lastYield > 20) {
+      await new Promise((r) => setImmediate(r));
+      lastYield = Date.now();
     }
   };
 
   // Depth-first: a directory's entry, then its children in byte order.
   const walkDir = async (rel: string): Promise<void> => {
     const abs = rel === '' ? root : path.join(root, rel);
-    const names = await fs.readdir(abs);
+    const names = readdirSync(abs);
     const children: { name: string; tarBase: string; st: BigIntStats }[] = [];
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       if (exclude(childRel)) continue;
-      const st = await fs.lstat(path.join(abs, name), { bigint: true });
+      const st = lstatSync(path.join(abs, name), { bigint: true });
       if (st.isSocket()) continue;
       children.push({ name, tarBase: isWhiteout(st) ? WHITEOUT_PREFIX + name : name, st });
     }
@@ -118,7 +131,7 @@ export async function writeLayerFromUpper(
       if (st.isFile()) {
         await emit({ ...base, name: tarName, type: 'file', size: Number(st.size), xattrs: attrs }, childAbs);
       } else if (st.isSymbolicLink()) {
-        await emit({ ...base, name: tarName, type: 'symlink', size: 0, linkname: await fs.readlink(childAbs), xattrs: attrs });
+        await emit({ ...base, name: tarName, type: 'symlink', size: 0, linkname: readlinkSync(childAbs), xattrs: attrs });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = splitDev(st.rdev);
         await emit({ ...base, name: tarName, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs: attrs });
@@ -135,6 +148,34 @@ export async function writeLayerFromUpper(
     await once(out, 'finish');
   }
   return { diffId: `sha256:${sink.hash.digest('hex')}`, size: sink.size, entries };
+}
+
+/**
+ * Files up to this size are read synchronously in one call. A layer is mostly
+ * small files, and a thread-pool round trip per open/read/close/lstat cost
+ * ~5x more than the I/O itself (10k files: 2.9 s async vs well under 1 s).
+ * We yield to the event loop every 20 ms, so progress output keeps flowing.
+ */
+const SMALL_FILE = 256 * 1024;
+
+function readSmallFile(abs: string, size: number, name: string): Buffer {
+  const fd = openSync(abs, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got === buf.length) break;
+    }
+    if (got !== size) {
+      throw new StagecraftError('INTERNAL', `${name} changed size while the layer was written (expected ${size} bytes)`);
+    }
+    return buf.subarray(0, size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Overlay marks a deleted path with a 0:0 character device. */

@@ -70,7 +70,7 @@ export async function readTar(buf: Buffer): Promise<TarItem[]> {
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (h, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => { chunks.push(c as Buffer); });
       stream.on('end', () => {
         items.push({
           name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.size ?? 0,

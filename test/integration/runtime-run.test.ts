@@ -17,7 +17,7 @@ import {
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 14;
+const TOTAL = 15;
 
 describe('RUN step with runc on overlay', { skip }, () => {
   let base: string;
@@ -119,6 +119,15 @@ describe('RUN step with runc on overlay', { skip }, () => {
     assert.equal(r.exitCode, 0, r.stderr);
     const { items } = await layerOf(r.upperDir);
     assert.deepEqual(items.map((i) => i.name), ['.wh.dir']);
+    passed++;
+  });
+
+  it('mv of a lower directory shows up as a full copy plus a whiteout (redirect_dir off)', async () => {
+    const r = await step('mv /dir /dir2', { lowerDirs: [withDir, busybox] });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const { items } = await layerOf(r.upperDir);
+    assert.deepEqual(items.map((i) => i.name), ['.wh.dir', 'dir2/', 'dir2/a', 'dir2/b']);
+    assert.equal(items.find((i) => i.name === 'dir2/b')!.content.toString(), 'b');
     passed++;
   });
 

@@ -1,0 +1,137 @@
+/**
+ * Overlay mounts for real: many layers with long paths (the 4 KiB option
+ * limit), read-only mounts, empty lowers, clear errors, no mounts left behind.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { mountOverlay, mountsUnder, withOverlay, MAX_LOWER_LAYERS } from '../../src/fs/overlay.js';
+import { isStagecraftError } from '../../src/errors.js';
+import { assertNothingMounted, rootSkipReason, tempDir } from './runtime-fixtures.js';
+
+const skip = rootSkipReason();
+let passed = 0;
+const TOTAL = 8;
+
+describe('overlay mounts', { skip }, () => {
+  let base: string;
+  before(async () => { base = await tempDir('ovl'); });
+  after(async () => {
+    await assertNothingMounted(base);
+    await fs.rm(base, { recursive: true, force: true });
+    console.log(`overlay mounts: ${passed}/${TOTAL} passed`);
+  });
+
+  it('mounts 150 layers whose paths are far longer than the 4 KiB option limit', async () => {
+    const deep = path.join(base, 'x'.repeat(60), 'layers-with-a-rather-long-directory-name');
+    const lowers: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const dir = path.join(deep, `sha256-${String(i).padStart(3, '0')}${'0123456789abcdef'.repeat(4)}`);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, `only-${i}`), String(i));
+      await fs.writeFile(path.join(dir, 'shared'), `layer ${i}`);
+      lowers.push(dir);
+    }
+    const totalChars = lowers.join(':').length;
+    assert.ok(totalChars > 4096 * 3, `lowerdir string would be ${totalChars} chars`);
+    const target = path.join(base, 'merged-150');
+    await withOverlay({ lowerDirs: lowers, target, readonly: true }, async (m) => {
+      const names = await fs.readdir(m.target);
+      assert.equal(names.length, 151);
+      assert.equal(await fs.readFile(path.join(m.target, 'shared'), 'utf8'), 'layer 0', 'topmost layer wins');
+      assert.equal(await fs.readFile(path.join(m.target, 'only-149'), 'utf8'), '149');
+      await assert.rejects(fs.writeFile(path.join(m.target, 'new'), 'x'), /EROFS/);
+    });
+    // Writable, same 150 layers: writes land in the upper.
+    const upper = path.join(base, 'u150');
+    await withOverlay({ lowerDirs: lowers, upperDir: upper, workDir: path.join(base, 'w150'), target }, async (m) => {
+      await fs.writeFile(path.join(m.target, 'shared'), 'changed');
+      await fs.rm(path.join(m.target, 'only-7'));
+    });
+    assert.equal(await fs.readFile(path.join(upper, 'shared'), 'utf8'), 'changed', 'metacopy=off: the whole file is in the upper');
+    const wh = await fs.lstat(path.join(upper, 'only-7'));
+    assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+    assert.equal(await fs.readFile(path.join(lowers[0]!, 'shared'), 'utf8'), 'layer 0', 'lower untouched');
+    passed++;
+  });
+
+  it('an empty layer list gives an empty, writable filesystem', async () => {
+    const upper = path.join(base, 'u-empty');
+    await withOverlay({ lowerDirs: [], upperDir: upper, workDir: path.join(base, 'w-empty'), target: path.join(base, 'm-empty') }, async (m) => {
+      assert.deepEqual(await fs.readdir(m.target), []);
+      await fs.writeFile(path.join(m.target, 'f'), 'x');
+    });
+    assert.deepEqual(await fs.readdir(upper), ['f']);
+    passed++;
+  });
+
+  it('a read-only mount of a single layer works (overlay needs two lowers without an upper)', async () => {
+    const l = path.join(base, 'single');
+    await fs.mkdir(l, { recursive: true });
+    await fs.writeFile(path.join(l, 'a'), 'a');
+    await withOverlay({ lowerDirs: [l], target: path.join(base, 'm-single'), readonly: true }, async (m) => {
+      assert.deepEqual(await fs.readdir(m.target), ['a']);
+    });
+    passed++;
+  });
+
+  it('chmod of a lower file copies the whole file up (metacopy off) and renaming a lower dir is EXDEV (redirect_dir off: mv falls back to copying)', async () => {
+    const l = path.join(base, 'meta-lower');
+    await fs.mkdir(path.join(l, 'd'), { recursive: true });
+    await fs.writeFile(path.join(l, 'big'), Buffer.alloc(100_000, 7));
+    await fs.writeFile(path.join(l, 'd/inner'), 'inner');
+    const upper = path.join(base, 'meta-upper');
+    await withOverlay({ lowerDirs: [l], upperDir: upper, workDir: path.join(base, 'meta-work'), target: path.join(base, 'meta-m') }, async (m) => {
+      await fs.chmod(path.join(m.target, 'big'), 0o600);
+      await assert.rejects(fs.rename(path.join(m.target, 'd'), path.join(m.target, 'd2')), /EXDEV/);
+    });
+    const st = await fs.stat(path.join(upper, 'big'));
+    assert.equal(st.size, 100_000);
+    assert.equal(st.blocks > 0, true, 'upper file has data blocks, not just metadata');
+    await assert.rejects(fs.lstat(path.join(upper, 'd')), /ENOENT/, 'no redirect entry was left in the upper');
+    passed++;
+  });
+
+  it('fails with a clear MOUNT error for a missing layer dir, leaving nothing mounted', async () => {
+    const target = path.join(base, 'm-missing');
+    await assert.rejects(
+      mountOverlay({ lowerDirs: [path.join(base, 'does-not-exist')], upperDir: path.join(base, 'u-m'), workDir: path.join(base, 'w-m'), target }),
+      (e: unknown) => isStagecraftError(e) && e.code === 'MOUNT' && e.message.includes(target),
+    );
+    assert.deepEqual(await mountsUnder(target), []);
+    passed++;
+  });
+
+  it(`refuses more than ${MAX_LOWER_LAYERS} layers with UNSUPPORTED`, async () => {
+    const l = path.join(base, 'one');
+    await fs.mkdir(l, { recursive: true });
+    await assert.rejects(
+      mountOverlay({ lowerDirs: Array.from({ length: MAX_LOWER_LAYERS + 1 }, () => l), target: path.join(base, 'm-too-many'), readonly: true }),
+      (e: unknown) => isStagecraftError(e) && e.code === 'UNSUPPORTED',
+    );
+    passed++;
+  });
+
+  it('withOverlay unmounts when the callback throws; unmount twice is harmless', async () => {
+    const l = path.join(base, 'one');
+    const target = path.join(base, 'm-throw');
+    await assert.rejects(withOverlay({ lowerDirs: [l], target, readonly: true }, async () => { throw new Error('boom'); }), /boom/);
+    assert.deepEqual(await mountsUnder(target), []);
+    const m = await mountOverlay({ lowerDirs: [l], target, readonly: true });
+    assert.deepEqual(await mountsUnder(target), [target]);
+    await m.unmount();
+    await m.unmount();
+    assert.deepEqual(await mountsUnder(target), []);
+    passed++;
+  });
+
+  it('rejects inconsistent options before touching anything', async () => {
+    await assert.rejects(mountOverlay({ lowerDirs: [], target: path.join(base, 'bad') }), (e: unknown) => isStagecraftError(e) && e.code === 'INTERNAL');
+    await assert.rejects(
+      mountOverlay({ lowerDirs: [], target: path.join(base, 'bad'), readonly: true, upperDir: path.join(base, 'x') }),
+      (e: unknown) => isStagecraftError(e) && e.code === 'INTERNAL',
+    );
+    passed++;
+  });
+});
