@@ -5,7 +5,9 @@
  * `setpriv --pdeathsig`) when the test process dies without running handlers.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes, sign } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +17,15 @@ export interface StartRegistryOptions {
   readyTimeoutMs?: number;
   /** Registry log level. Default 'error' (set STAGECRAFT_REGISTRY_LOG=debug to override). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** Reuse this storage root (kept on stop), e.g. to serve content pushed to an earlier registry. */
+  storageDir?: string;
+  /** Require authentication: htpasswd (Basic) or token (Bearer, see startTokenServer). */
+  auth?: RegistryAuth;
 }
+
+export type RegistryAuth =
+  | { htpasswd: { realm: string; path: string } }
+  | { token: { realm: string; service: string; issuer: string; rootCertBundle: string } };
 
 export interface RunningRegistry {
   /** `127.0.0.1:PORT`, the host part of image references. */
@@ -63,7 +73,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-function configYaml(storageDir: string, host: string, logLevel: string): string {
+function authYaml(auth: RegistryAuth | undefined): string[] {
+  if (!auth) return [];
+  if ('htpasswd' in auth) {
+    return ['auth:', '  htpasswd:', `    realm: ${JSON.stringify(auth.htpasswd.realm)}`, `    path: ${auth.htpasswd.path}`];
+  }
+  const t = auth.token;
+  return [
+    'auth:', '  token:',
+    `    realm: ${JSON.stringify(t.realm)}`,
+    `    service: ${JSON.stringify(t.service)}`,
+    `    issuer: ${JSON.stringify(t.issuer)}`,
+    `    rootcertbundle: ${t.rootCertBundle}`,
+  ];
+}
+
+function configYaml(storageDir: string, host: string, logLevel: string, auth: RegistryAuth | undefined): string {
   return [
     'version: 0.1',
     'log:',
@@ -80,6 +105,7 @@ function configYaml(storageDir: string, host: string, logLevel: string): string 
     '      enabled: false',
     'http:',
     `  addr: ${host}`,
+    ...authYaml(auth),
     '',
   ].join('\n');
 }
@@ -93,7 +119,8 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string,
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      // 401: up, and asking for credentials (auth configured).
+      if (res.status === 200 || res.status === 401) return;
     } catch {
       /* not listening yet */
     }
@@ -106,13 +133,13 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string,
 
 async function startOnce(opts: StartRegistryOptions): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-registry-'));
-  const storageDir = join(dir, 'storage');
+  const storageDir = opts.storageDir ?? join(dir, 'storage');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
   const logLevel = process.env.STAGECRAFT_REGISTRY_LOG ?? opts.logLevel ?? 'error';
   const configPath = join(dir, 'config.yml');
-  await writeFile(configPath, configYaml(storageDir, host, logLevel));
+  await writeFile(configPath, configYaml(storageDir, host, logLevel, opts.auth));
 
   const argv = ['docker-registry', 'serve', configPath];
   const [cmd, ...args] = hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
@@ -164,4 +191,133 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     }
   }
   throw lastError;
+}
+
+// ---------------------------------------------------------------------------
+// Credentials for registries that require them
+
+/** Writes an htpasswd file (bcrypt, as the registry requires) with `htpasswd` from apache2-utils. */
+export async function writeHtpasswd(path: string, users: Record<string, string>): Promise<void> {
+  const lines: string[] = [];
+  for (const [user, password] of Object.entries(users)) {
+    // -i: password on stdin, so it never shows in a process listing.
+    const r = spawnSync('htpasswd', ['-niB', user], { input: `${password}\n`, encoding: 'utf8' });
+    if (r.error) throw new Error(`cannot run htpasswd: ${r.error.message} (install apache2-utils; see scripts/setup-system.sh)`);
+    if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr.trim()}`);
+    lines.push(r.stdout.trim());
+  }
+  await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+export interface TokenRequestRecord {
+  scope: string | undefined;
+  service: string | undefined;
+  /** The user name when Basic credentials were sent (never the password). */
+  user: string | undefined;
+  /** Whether those credentials were right. */
+  authenticated: boolean;
+}
+
+export interface TokenServer {
+  /** `http://127.0.0.1:PORT/token`: the realm to configure in the registry. */
+  realm: string;
+  service: string;
+  issuer: string;
+  /** PEM of the certificate that signs tokens (the registry's rootcertbundle). */
+  rootCertBundle: string;
+  requests: TokenRequestRecord[];
+  stop(): Promise<void>;
+}
+
+export interface TokenServerOptions {
+  /** Users and passwords accepted over Basic auth. */
+  users?: Record<string, string>;
+  /** Grant `pull` to anonymous clients (like public repositories). Default true. */
+  anonymousPull?: boolean;
+  ttlSeconds?: number;
+}
+
+const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+
+/**
+ * A token server for the registry's `auth: token` mode: answers
+ * `GET /token?service=..&scope=repository:NAME:ACTIONS` with a JWT (RS256,
+ * certificate in `x5c`) that the real registry verifies against
+ * `rootCertBundle`. Wrong Basic credentials get 401; anonymous clients get
+ * pull only when `anonymousPull`, otherwise a token with no access.
+ */
+export async function startTokenServer(opts: TokenServerOptions = {}): Promise<TokenServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'stagecraft-token-'));
+  const keyPath = join(dir, 'key.pem');
+  const certPath = join(dir, 'cert.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath,
+    '-days', '2', '-subj', '/CN=stagecraft-test-token-issuer'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`openssl could not make a signing certificate: ${r.error?.message ?? r.stderr}`);
+  const key = await readFile(keyPath, 'utf8');
+  const certDer = (await readFile(certPath, 'utf8')).replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const service = 'stagecraft-test-registry';
+  const issuer = 'stagecraft-test-token-issuer';
+  const users = opts.users ?? {};
+  const anonymousPull = opts.anonymousPull ?? true;
+  const ttl = opts.ttlSeconds ?? 300;
+  const requests: TokenRequestRecord[] = [];
+
+  const server = createHttpServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://token');
+    if (url.pathname !== '/token') {
+      res.writeHead(404).end();
+      return;
+    }
+    let user: string | undefined;
+    let authenticated = false;
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Basic ')) {
+      const [u, ...rest] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
+      user = u;
+      authenticated = u !== undefined && users[u] !== undefined && users[u] === rest.join(':');
+    }
+    const scopes = url.searchParams.getAll('scope');
+    requests.push({ scope: scopes.join(' ') || undefined, service: url.searchParams.get('service') ?? undefined, user, authenticated });
+    if (user !== undefined && !authenticated) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'wrong user name or password' }] }));
+      return;
+    }
+    const access = scopes.flatMap((s) => s.split(' ')).flatMap((s) => {
+      const m = /^repository:([^:]+):(.+)$/.exec(s);
+      if (!m) return [];
+      const wanted = m[2]!.split(',');
+      const actions = authenticated ? wanted : anonymousPull ? wanted.filter((a) => a === 'pull') : [];
+      return [{ type: 'repository', name: m[1]!, actions }];
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [certDer] }));
+    const claims = b64url(JSON.stringify({
+      iss: issuer, sub: user ?? '', aud: service, exp: now + ttl, nbf: now - 1, iat: now,
+      jti: randomBytes(8).toString('hex'), access,
+    }));
+    const signature = b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key));
+    const token = `${header}.${claims}.${signature}`;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() }));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    service,
+    issuer,
+    rootCertBundle: certPath,
+    requests,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
