@@ -1,0 +1,147 @@
+/**
+ * Content digests of COPY sources for build-cache keys. The digest covers
+ * what ends up in the image: for every selected entry, its path relative to
+ * where it lands, its type, its permission bits, its owner (stage sources
+ * only; context files always land as 0:0 unless --chown), a symlink's target
+ * and a file's sha256. Not mtimes, so touching a file keeps the cache.
+ *
+ * Selection is exactly COPY's (shared source resolution, .dockerignore,
+ * --exclude, --parents), so a rename in or out of a wildcard changes the key
+ * and a change outside it does not.
+ */
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { childSkip, excludeFilter, resolveSources, type IgnoreFn, type SourceMatch } from '../fs/copy-sources.js';
+import { StatCache } from './stat-cache.js';
+
+export interface HashOptions {
+  parents?: boolean;
+  excludes?: string[];
+  /** .dockerignore filter (context sources). */
+  ignore?: IgnoreFn | undefined;
+  /** Include uid:gid (stage sources keep owners; context files do not). */
+  includeOwners?: boolean;
+  statCache?: StatCache | undefined;
+  allowEmptyWildcard?: boolean;
+  rootName?: string;
+  /** Files hashed at once. */
+  concurrency?: number;
+}
+
+export interface HashResult {
+  /** `sha256:<hex>` over the selected entries. */
+  digest: string;
+  /** Regular files selected. */
+  files: number;
+  /** Bytes actually read (0 when every file hit the stat cache). */
+  bytesRead: number;
+}
+
+/** One selected entry. */
+export interface SelectedEntry {
+  match: SourceMatch;
+  /** Path below the match ('' for the match itself). */
+  sub: string;
+  /** Path relative to the source root (logical: the match path + sub). */
+  rel: string;
+  host: string;
+  stat: BigIntStats;
+}
+
+/** Every entry COPY would copy for these sources, in copy order. */
+export async function selectEntries(root: string, sources: string[], opts: HashOptions = {}): Promise<SelectedEntry[]> {
+  const isExcluded = excludeFilter(opts.excludes ?? []);
+  const matches = (
+    await resolveSources(root, sources, {
+      parents: opts.parents ?? false,
+      ignore: opts.ignore,
+      allowEmptyWildcard: opts.allowEmptyWildcard ?? true,
+      rootName: opts.rootName ?? 'build context',
+    })
+  ).filter((m) => m.rel === '' || !isExcluded(m.rel, m.stat.isDirectory()));
+  const out: SelectedEntry[] = [];
+  for (const m of matches) {
+    const skip = childSkip(m, opts.ignore, isExcluded);
+    const walk = async (host: string, sub: string): Promise<void> => {
+      const st = await lstat(host, { bigint: true });
+      out.push({ match: m, sub, rel: sub === '' ? m.rel : m.rel === '' ? sub : `${m.rel}/${sub}`, host, stat: st });
+      if (!st.isDirectory()) return;
+      for (const name of (await readdir(host)).sort()) {
+        const childSub = sub === '' ? name : `${sub}/${name}`;
+        const cst = await lstat(`${host}/${name}`);
+        if (skip(childSub, cst.isDirectory())) continue;
+        await walk(`${host}/${name}`, childSub);
+      }
+    };
+    await walk(m.host, '');
+  }
+  return out;
+}
+
+async function sha256File(path: string): Promise<{ hex: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { hex: h.digest('hex'), bytes };
+}
+
+function typeOf(st: BigIntStats): string {
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFile()) return 'file';
+  if (st.isSocket() || st.isFIFO()) return 'empty'; // copied as empty files
+  return 'device';
+}
+
+/**
+ * Hash the entries `sources` select under `root` (a context directory or a
+ * stage's root filesystem).
+ */
+export async function hashTree(root: string, sources: string[], opts: HashOptions = {}): Promise<HashResult> {
+  const entries = await selectEntries(root, sources, opts);
+  const cache = opts.statCache;
+  const contents: string[] = new Array(entries.length).fill('');
+  let bytesRead = 0;
+  let files = 0;
+
+  const jobs: number[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.stat.isSymbolicLink()) contents[i] = await readlink(e.host);
+    else if (e.stat.isFile()) {
+      files++;
+      const hit = cache?.lookup(e.host, e.stat);
+      if (hit !== undefined) contents[i] = hit;
+      else jobs.push(i);
+    }
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const i = jobs[next++]!;
+      const e = entries[i]!;
+      const startNs = BigInt(Date.now()) * 1_000_000n;
+      const { hex, bytes } = await sha256File(e.host);
+      bytesRead += bytes;
+      contents[i] = hex;
+      cache?.store(e.host, e.stat, hex, startNs);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, jobs.length) }, worker));
+
+  const h = createHash('sha256');
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const where = e.match.destRel === '' ? e.sub : e.sub === '' ? e.match.destRel : `${e.match.destRel}/${e.sub}`;
+    const mode = (Number(e.stat.mode) & 0o7777).toString(8);
+    const owner = opts.includeOwners ? `${e.stat.uid}:${e.stat.gid}` : '';
+    if (e.sub === '') h.update(`source\0${e.match.spec}\0${e.match.rel}\n`);
+    h.update(`${JSON.stringify(where)}\0${typeOf(e.stat)}\0${mode}\0${owner}\0${contents[i]}\n`);
+  }
+  return { digest: `sha256:${h.digest('hex')}`, files, bytesRead };
+}
