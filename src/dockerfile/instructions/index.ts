@@ -17,3 +17,5 @@ export { parseGoDuration, formatGoDuration } from './duration.js';
 export { parseHeredocWord, chompHeredocContent, type HeredocWord } from './heredoc-word.js';
 export { classifySource, copySourceError, type SourceKind } from './parse-files.js';
 export { handleJSONArgs } from './request.js';
+export { splitCsvRecord, parseGoBool, parseGoUint, ramInBytes } from './go-values.js';
+export { closest, withSuggestion } from './suggest.js';
