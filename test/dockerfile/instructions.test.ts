@@ -531,3 +531,49 @@ describe('BFlags and CSV (properties)', () => {
     }));
   });
 });
+
+describe('robustness (properties)', () => {
+  const keywords = ['FROM', 'RUN', 'CMD', 'ENTRYPOINT', 'ENV', 'ARG', 'LABEL', 'COPY', 'ADD', 'WORKDIR', 'USER', 'EXPOSE',
+    'VOLUME', 'SHELL', 'HEALTHCHECK', 'STOPSIGNAL', 'MAINTAINER', 'ONBUILD', 'BOGUS'];
+  const flagNames = ['mount', 'network', 'security', 'device', 'from', 'chown', 'chmod', 'link', 'parents', 'exclude',
+    'checksum', 'keep-git-dir', 'unpack', 'platform', 'interval', 'timeout', 'start-period', 'start-interval', 'retries', 'x'];
+  const word = fc.oneof(fc.string(), fc.constantFrom('AS', 'CMD', 'NONE', '<<EOF', 'http://h/x', '=', ''));
+  const flag = fc.tuple(fc.constantFrom(...flagNames), fc.option(fc.string(), { nil: undefined }))
+    .map(([n, v]) => (v === undefined ? `--${n}` : `--${n}=${v}`));
+
+  it('parseInstruction returns the node\'s kind or a located StagecraftError, never anything else', () => {
+    fc.assert(fc.property(
+      fc.constantFrom(...keywords), fc.array(word, { maxLength: 5 }), fc.array(flag, { maxLength: 3 }), fc.boolean(),
+      (kw, args, flags, json) => {
+        const n = kw === 'ONBUILD' ? onbuild(node('RUN', args), 7) : node(kw, args, { flags, json, line: 7 });
+        try {
+          const i = parseInstruction(n);
+          assert.equal(i.kind, kw.toLowerCase());
+          assert.deepEqual(i.location, { startLine: 7, endLine: 7 });
+        } catch (e) {
+          assert.ok(isStagecraftError(e), String(e));
+          assert.ok(e.location, 'location is always set');
+          assert.notEqual(e.code, 'INTERNAL');
+        }
+      },
+    ), { numRuns: 2000 });
+  });
+
+  it('parseMount accepts or rejects any text with a StagecraftError', () => {
+    const field = fc.oneof(
+      fc.string(),
+      fc.tuple(fc.constantFrom('type', 'target', 'source', 'from', 'id', 'sharing', 'mode', 'uid', 'gid', 'size', 'env', 'required', 'ro', 'rw'),
+        fc.oneof(fc.string(), fc.constantFrom('cache', 'bind', 'tmpfs', 'secret', 'ssh', 'true', '0755', '1m', 'locked')))
+        .map(([k, v]) => `${k}=${v}`),
+    );
+    fc.assert(fc.property(fc.array(field, { minLength: 1, maxLength: 6 }), (fields) => {
+      try {
+        const m = parseMount(fields.join(','));
+        assert.ok(['bind', 'cache', 'tmpfs', 'secret', 'ssh'].includes(m.type));
+      } catch (e) {
+        assert.ok(isStagecraftError(e), String(e));
+        assert.equal(e.code, 'INSTRUCTION');
+      }
+    }), { numRuns: 2000 });
+  });
+});
