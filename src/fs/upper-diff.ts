@@ -186,8 +186,8 @@ export function isWhiteout(st: { isCharacterDevice(): boolean; rdev: bigint | nu
 /** Linux dev_t -> major/minor (glibc's encoding). */
 export function splitDev(rdev: bigint | number): { major: number; minor: number } {
   const d = BigInt(rdev);
-  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n));
   return { major, minor };
 }
 
