@@ -3,6 +3,7 @@
  * (`encoding/csv`), `strconv.ParseBool`, `strconv.ParseUint`/`ParseInt`, and
  * docker/go-units sizes (`64m`, `1GiB`).
  */
+import { goQuote } from '../shell/go-text.js';
 
 /** Splits one CSV record like Go's encoding/csv (no trimming, `""` escapes a quote). Throws Error. */
 export function splitCsvRecord(input: string): string[] {
@@ -91,7 +92,5 @@ export function ramInBytes(s: string): number | undefined {
   return Math.trunc(size);
 }
 
-/** Go `%q` for the ASCII-printable strings our messages quote. */
-export function goQuote(s: string): string {
-  return JSON.stringify(s);
-}
+/** Go `%q` (strconv.Quote), shared with the shell-word code. */
+export { goQuote };
