@@ -49,6 +49,8 @@ export class RegistryClient {
   readonly #limiter: Limiter;
   readonly #retries: number;
   readonly #retryBaseMs: number;
+  /** Downloads under way per sink and digest, so concurrent requests for one blob share one download. */
+  readonly #inflight = new WeakMap<BlobSink, Map<string, Promise<BlobFetchResult>>>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.#retries = opts.retries ?? 3;
@@ -120,10 +122,25 @@ export class RegistryClient {
   /**
    * Streams one blob into `sink` through a digest and size check, unless the
    * sink already has it. Dropped connections are retried with backoff; a
-   * digest mismatch is not (the sink has then stored nothing).
+   * digest mismatch is not (the sink has then stored nothing). Concurrent
+   * calls for the same digest and sink share one download.
    */
-  async fetchBlob(reference: Reference | string, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions = {}): Promise<BlobFetchResult> {
+  fetchBlob(reference: Reference | string, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions = {}): Promise<BlobFetchResult> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    let perSink = this.#inflight.get(sink);
+    if (!perSink) {
+      perSink = new Map();
+      this.#inflight.set(sink, perSink);
+    }
+    const running = perSink.get(desc.digest);
+    if (running) return running;
+    const inflight = perSink;
+    const p = this.#fetchBlobOnce(ref, desc, sink, opts).finally(() => inflight.delete(desc.digest));
+    inflight.set(desc.digest, p);
+    return p;
+  }
+
+  async #fetchBlobOnce(ref: Reference, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<BlobFetchResult> {
     if (await sink.has(desc.digest)) return 'present';
     return this.#limiter.run(async (): Promise<BlobFetchResult> => {
       for (let attempt = 0; ; attempt++) {

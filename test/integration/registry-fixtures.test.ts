@@ -3,12 +3,28 @@
  * pushed to it by skopeo, checked through the registry's HTTP API.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { hostPlatform, pushBaseImages } from '../support/base-images.js';
+import { repoRoot } from '../support/conformance.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+function runBuilder(cache: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/make-base-images.ts', 'busybox:latest'], {
+      cwd: repoRoot, env: { ...process.env, STAGECRAFT_TEST_CACHE: cache }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
 
 const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -46,7 +62,7 @@ describe('registry fixtures', () => {
   });
   after(async () => {
     await reg?.stop();
-    console.log(`registry fixture checks: ${checks}/3 passed`);
+    console.log(`registry fixture checks: ${checks}/4 passed`);
   });
 
   it('serves the distribution API on 127.0.0.1', async () => {
@@ -104,6 +120,25 @@ describe('registry fixtures', () => {
     assert.equal(info.Os, 'linux');
     assert.equal(info.Architecture, hostPlatform().architecture);
     assert.equal(info.Layers.length, 1);
+    checks++;
+  });
+
+  it('builds a base image once when several processes ask at the same time, and reuses the cache', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'stagecraft-cache-'));
+    try {
+      const runs = await Promise.all([runBuilder(cache), runBuilder(cache), runBuilder(cache)]);
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
+      const built = runs.filter((r) => /\] built busybox:latest in [\d.]+ s/.test(r.stderr));
+      assert.equal(built.length, 1, runs.map((r) => r.stderr).join('\n---\n'));
+      const dir = join(cache, 'base-images');
+      assert.deepEqual(readdirSync(dir).sort(), ['busybox-latest-v1'], 'no temp dirs or lock left behind');
+      assert.ok(existsSync(join(dir, 'busybox-latest-v1', 'index.json')));
+      const again = await runBuilder(cache);
+      assert.equal(again.code, 0);
+      assert.doesNotMatch(again.stderr, /building/);
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
     checks++;
   });
 });

@@ -110,7 +110,7 @@ describe('RegistryClient against a real registry', () => {
   let layouts: Awaited<ReturnType<typeof ensureBaseImages>>;
   let ociIndexDigest: string;
   let passed = 0;
-  const total = 12;
+  const total = 13;
 
   before(async () => {
     reg = await startRegistry();
@@ -316,6 +316,21 @@ describe('RegistryClient against a real registry', () => {
       one.close();
       two.close();
     }
+    passed++;
+  });
+
+  it('shares one download when the same blob is asked for concurrently', async () => {
+    const image = await client.resolve(`${host()}/debian:bookworm-slim`, platform);
+    const layer = image.layers[0]!;
+    const sink = new DirectorySink(await mkdtemp(join(work, 'sink-')));
+    const [a, b] = await Promise.all([
+      client.fetchBlobs(image.reference, [layer, layer], sink),
+      client.fetchBlob(image.reference, layer, sink),
+    ]);
+    assert.deepEqual(a, ['fetched', 'fetched']);
+    assert.equal(b, 'fetched');
+    assert.deepEqual(sink.puts, [layer.digest], 'one put for three requests');
+    assert.equal(await client.fetchBlob(image.reference, layer, sink), 'present');
     passed++;
   });
 

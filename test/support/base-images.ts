@@ -341,6 +341,9 @@ export async function ensureBaseImages(
 ): Promise<Record<BaseImageName, BaseImageLayout>> {
   const missing = names.filter((n) => !isBuilt(n));
   if (missing.length > 0) {
+    if (process.getuid?.() !== 0) {
+      throw new Error(`base image(s) ${missing.join(', ')} are not in ${testCacheDir()}/base-images and building them needs root (debootstrap, chroot): run scripts/make-base-images.sh as root`);
+    }
     const dir = join(testCacheDir(), 'base-images');
     await mkdir(dir, { recursive: true });
     await withLock(join(dir, '.build.lock'), async () => {
