@@ -233,6 +233,27 @@ describe('copy: metadata', () => {
   });
 });
 
+describe('copy: extended attributes', () => {
+  it('xattrs (user.*, security.capability) are copied with files and dirs; security.selinux is not', async (t) => {
+    const { execFileSync } = await import('node:child_process');
+    const { xattrToolsAvailable } = await import('../src/tar/xattrs.js');
+    if (!xattrToolsAvailable()) return t.skip('getfattr/setfattr not installed (apt-get install attr)');
+    fresh({ 'd/ping': 'elf', 'd/sub/x': 'x', 'd/plain': 'p' });
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'hello', join(ctx, 'd/ping')]);
+    // cap_net_raw+ep, as Debian's ping has it (VFS_CAP_REVISION_2).
+    execFileSync('setfattr', ['-n', 'security.capability', '-v', '0x0000000200200000000000000000000000000000', join(ctx, 'd/ping')]);
+    execFileSync('setfattr', ['-n', 'user.dir', '-v', 'd', join(ctx, 'd/sub')]);
+    await run(['d'], '/o', { keepOwners: true });
+    const dump = (p: string) => execFileSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', p], { encoding: 'utf8' });
+    assert.match(dump(join(dst, 'o/ping')), /user\.note=0x68656c6c6f/);
+    assert.match(dump(join(dst, 'o/ping')), /security\.capability=0x0000000200200000000000000000000000000000/);
+    assert.match(dump(join(dst, 'o/sub')), /user\.dir=0x64/);
+    assert.doesNotMatch(dump(join(dst, 'o/plain')), /user\./);
+    await run(['d/ping'], '/single', {});
+    assert.match(dump(join(dst, 'single')), /user\.note=0x68656c6c6f/);
+  });
+});
+
 describe('copy: overwriting (testCopyOverrideFiles and friends)', () => {
   it('a file replaces a file; a destination symlink is followed inside the root (BuildKit RootPath)', async () => {
     fresh({ f: 'new' }, { 'o/f': 'old', 'o/target': 'keep', 'o/l': { link: 'target' } });

@@ -68,11 +68,12 @@ export async function selectEntries(root: string, sources: string[], opts: HashO
       const st = await lstat(host, { bigint: true });
       out.push({ match: m, sub, rel: sub === '' ? m.rel : m.rel === '' ? sub : `${m.rel}/${sub}`, host, stat: st });
       if (!st.isDirectory()) return;
-      for (const name of (await readdir(host)).sort()) {
-        const childSub = sub === '' ? name : `${sub}/${name}`;
-        const cst = await lstat(`${host}/${name}`);
-        if (skip(childSub, cst.isDirectory())) continue;
-        await walk(`${host}/${name}`, childSub);
+      const list = await readdir(host, { withFileTypes: true });
+      list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const d of list) {
+        const childSub = sub === '' ? d.name : `${sub}/${d.name}`;
+        if (skip(childSub, d.isDirectory())) continue;
+        await walk(`${host}/${d.name}`, childSub);
       }
     };
     await walk(m.host, '');

@@ -12,7 +12,10 @@
  *     directory keeps its own metadata.
  */
 import type { Stats } from 'node:fs';
-import { chmod, copyFile, constants, lchown, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { readTreeXattrs, writeXattrs, xattrToolsAvailable } from '../tar/xattrs.js';
 import { StagecraftError } from '../errors.js';
 import type { ChmodSpec } from './copy-chmod.js';
 import type { Owner } from './users.js';
@@ -39,6 +42,32 @@ export class TreeCopier {
   private readonly inodes = new Map<string, string>();
 
   constructor(private readonly opts: TreeCopyOptions) {}
+
+  /** Source -> target of every entry written, for the xattr pass. */
+  readonly written: Array<{ src: string; target: string }> = [];
+
+  /**
+   * Copy extended attributes (e.g. security.capability on a ping binary) of
+   * everything below `srcTop` that this copier wrote. Best effort, as
+   * BuildKit's COPY allows xattr errors; security.selinux is never copied.
+   */
+  async copyXattrs(srcTop: string): Promise<void> {
+    if (this.written.length === 0 || !xattrToolsAvailable()) return;
+    const found = await readTreeXattrs(srcTop);
+    if (found.size === 0) return;
+    const items: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
+    for (const { src, target } of this.written) {
+      const x = found.get(src);
+      if (!x) continue;
+      const keep = Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'security.selinux'));
+      if (Object.keys(keep).length > 0) items.push({ path: target, xattrs: keep });
+    }
+    try {
+      await writeXattrs(items);
+    } catch {
+      // The destination filesystem may not support some namespaces.
+    }
+  }
 
   /** Owner a new entry gets. */
   ownerFor(st: Stats | undefined): Owner {
@@ -77,9 +106,8 @@ export class TreeCopier {
       if (first !== undefined) {
         await link(first, target);
       } else {
-        await copyFile(src, target, constants.COPYFILE_FICLONE);
+        this.stats.bytes += await copyRegular(src, target, this.opts.describe(target));
         if (st.nlink > 1) this.inodes.set(key, target);
-        this.stats.bytes += st.size;
       }
       this.stats.files++;
     } else if (st.isSocket() || st.isFIFO()) {
@@ -92,6 +120,7 @@ export class TreeCopier {
       });
     }
     await this.applyMeta(target, st);
+    this.written.push({ src, target });
   }
 
   private async copyDir(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean): Promise<void> {
@@ -105,15 +134,17 @@ export class TreeCopier {
         hint: 'the destination already has a file or symlink where the source has a directory',
       });
     }
-    const names = (await readdir(src)).sort();
-    for (const name of names) {
-      const childSub = sub === '' ? name : `${sub}/${name}`;
-      const childSrc = `${src}/${name}`;
-      const cst = await lstat(childSrc);
-      if (this.opts.skip?.(childSub, cst.isDirectory())) continue;
-      await this.copy(childSrc, cst, `${target}/${name}`, childSub, true);
+    const names = (await readdir(src, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of names) {
+      const childSub = sub === '' ? d.name : `${sub}/${d.name}`;
+      if (this.opts.skip?.(childSub, d.isDirectory())) continue;
+      const childSrc = `${src}/${d.name}`;
+      await this.copy(childSrc, await lstat(childSrc), `${target}/${d.name}`, childSub, true);
     }
-    if (created || overwriteMeta) await this.applyMeta(target, st);
+    if (created || overwriteMeta) {
+      await this.applyMeta(target, st);
+      this.written.push({ src, target });
+    }
   }
 
   /** Make room for a non-directory at `target` without following a link there. */
@@ -152,4 +183,31 @@ export async function setOwner(target: string, owner: Owner): Promise<void> {
   const st = await lstat(target);
   if (st.uid === owner.uid && st.gid === owner.gid) return;
   await lchown(target, owner.uid, owner.gid);
+}
+
+/**
+ * Copy a regular file's bytes without following a link on either side: the
+ * source is opened O_NOFOLLOW and must still be a regular file, the target is
+ * created O_EXCL|O_NOFOLLOW (a link planted after we cleared the path fails
+ * instead of being written through). Streams, so memory stays flat.
+ */
+async function copyRegular(src: string, target: string, described: string): Promise<number> {
+  const rh = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let wh;
+  try {
+    const st = await rh.stat();
+    if (!st.isFile()) throw new StagecraftError('COPY', `source of ${described} changed while copying`, { hint: 'do not modify the build context during a build' });
+    wh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    await rh.close();
+    throw e;
+  }
+  let bytes = 0;
+  // The streams own (and close) both handles from here on.
+  const input = rh.createReadStream();
+  input.on('data', (chunk) => {
+    bytes += chunk.length;
+  });
+  await pipeline(input, wh.createWriteStream());
+  return bytes;
 }

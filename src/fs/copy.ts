@@ -114,6 +114,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
     if (opts.parents) await copyWithParents(c, m, destHost, opts, ensureDirBelow);
     else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
+    await c.copyXattrs(m.host);
     copier.stats.files += c.stats.files;
     copier.stats.bytes += c.stats.bytes;
   }
