@@ -64,7 +64,7 @@ export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<s
 
   for (const rel of stubs.created) {
     const abs = path.join(upperDir, rel);
-    const st = await fs.lstat(abs).catch(() => undefined);
+    const st = await lstatNoFollow(upperDir, rel);
     if (!st) continue;
     if (st.isDirectory()) {
       if (isOpaqueDir(attrs.get(abs)) || (await fs.readdir(abs)).length > 0) continue;
@@ -77,7 +77,7 @@ export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<s
   }
   for (const p of stubs.parents) {
     const abs = path.join(upperDir, p.path);
-    const st = await fs.lstat(abs).catch(() => undefined);
+    const st = await lstatNoFollow(upperDir, p.path);
     if (!st || !st.isDirectory()) continue;
     if ((st.mode & 0o7777) !== p.mode || st.uid !== p.uid || st.gid !== p.gid) continue;
     if (isOpaqueDir(attrs.get(abs)) || (await fs.readdir(abs)).length > 0) continue;
@@ -85,6 +85,20 @@ export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<s
     removed.push(p.path);
   }
   return removed;
+}
+
+/**
+ * lstat `root/rel` only when every directory on the way is a real directory.
+ * The step's process may have replaced a parent (say /etc) with a symlink to
+ * a host path; following it would make cleanup delete host files.
+ */
+async function lstatNoFollow(root: string, rel: string): Promise<import('node:fs').Stats | undefined> {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const st = await fs.lstat(path.join(root, ...parts.slice(0, i))).catch(() => undefined);
+    if (!st || !st.isDirectory()) return undefined;
+  }
+  return fs.lstat(path.join(root, rel)).catch(() => undefined);
 }
 
 interface Resolved {
