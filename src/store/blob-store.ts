@@ -1,0 +1,127 @@
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StagecraftError } from '../errors.js';
+import { digestHex, HashingStream, isDigest, sha256, type Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/types.js';
+import { tmpName } from './atomic.js';
+
+/**
+ * Content-addressed blobs under `<root>/blobs/sha256/<hex>`. A blob is
+ * written to the scratch dir, checked against its expected digest and size,
+ * and only then renamed into place: a corrupt or truncated blob is never
+ * visible.
+ */
+export class BlobStore {
+  readonly dir: string;
+  readonly #tmp: string;
+
+  constructor(root: string, tmpDir: string) {
+    this.dir = join(root, 'blobs', 'sha256');
+    this.#tmp = tmpDir;
+  }
+
+  path(digest: Digest): string {
+    if (!isDigest(digest)) throw new StagecraftError('DIGEST', `not a sha256 digest: ${JSON.stringify(digest)}`);
+    return join(this.dir, digestHex(digest));
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    try {
+      return (await stat(this.path(digest))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async size(digest: Digest): Promise<number> {
+    return (await stat(this.path(digest))).size;
+  }
+
+  /**
+   * Stores a blob. With a descriptor, the content must match its digest and
+   * size or nothing is kept and a DIGEST error is thrown.
+   */
+  async put(desc: Pick<Descriptor, 'digest' | 'size'> | undefined, body: Readable | AsyncIterable<Uint8Array> | Uint8Array): Promise<{ digest: Digest; size: number }> {
+    if (desc && (await this.has(desc.digest))) {
+      // Already stored: drain the body so a producer is not left hanging.
+      if (!(body instanceof Uint8Array)) for await (const _ of body) { /* discard */ }
+      return { digest: desc.digest, size: await this.size(desc.digest) };
+    }
+    const tmp = tmpName(this.#tmp, 'blob');
+    let result: { digest: Digest; size: number };
+    try {
+      if (body instanceof Uint8Array) {
+        result = { digest: sha256(body), size: body.byteLength };
+        if (!desc || (desc.digest === result.digest && desc.size === result.size)) {
+          const fh = await open(tmp, 'wx', 0o644);
+          try { await fh.writeFile(body); await fh.sync(); } finally { await fh.close(); }
+        }
+      } else {
+        const hash = new HashingStream();
+        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+        await pipeline(body instanceof Readable ? body : Readable.from(body), hash, out);
+        const fh = await open(tmp, 'r+');
+        try { await fh.sync(); } finally { await fh.close(); }
+        result = hash.result();
+      }
+      if (desc && (desc.digest !== result.digest || desc.size !== result.size)) {
+        throw new StagecraftError('DIGEST', `blob content does not match its descriptor: expected ${desc.digest} (${desc.size} bytes), got ${result.digest} (${result.size} bytes)`, { hint: 'the source is corrupt or was truncated; nothing was stored' });
+      }
+      await chmod(tmp, 0o444);
+      await rename(tmp, this.path(result.digest));
+      return result;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Streams a stored blob (throws NOT_FOUND when absent). */
+  get(digest: Digest): Readable {
+    const p = this.path(digest);
+    if (!existsSync(p)) throw notFound(digest);
+    return createReadStream(p);
+  }
+
+  /** Reads a whole blob and checks it against its digest. */
+  async getBytes(digest: Digest): Promise<Buffer> {
+    let buf: Buffer;
+    try {
+      const fh = await open(this.path(digest), 'r');
+      try { buf = await fh.readFile(); } finally { await fh.close(); }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(digest);
+      throw e;
+    }
+    if (sha256(buf) !== digest) throw new StagecraftError('STORE', `stored blob ${digest} is corrupt (its content has digest ${sha256(buf)})`, { hint: 'remove it and pull or build the image again' });
+    return buf;
+  }
+
+  async getJSON<T = unknown>(digest: Digest): Promise<T> {
+    const buf = await this.getBytes(digest);
+    try {
+      return JSON.parse(buf.toString('utf8')) as T;
+    } catch (e) {
+      throw new StagecraftError('STORE', `blob ${digest} is not JSON`, { cause: e });
+    }
+  }
+
+  async list(): Promise<Digest[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}` as Digest);
+  }
+
+  async remove(digest: Digest): Promise<number> {
+    const p = this.path(digest);
+    const st = await stat(p).catch(() => undefined);
+    await rm(p, { force: true });
+    return st?.size ?? 0;
+  }
+}
+
+function notFound(digest: Digest): StagecraftError {
+  return new StagecraftError('NOT_FOUND', `blob ${digest} is not in the local store`);
+}

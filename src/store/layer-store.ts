@@ -1,0 +1,232 @@
+import { cpus } from 'node:os';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { StagecraftError } from '../errors.js';
+import { digestHex, isDigest, type Digest } from '../oci/digest.js';
+import { layerCompression, MediaType, ociLayerMediaType, type Compression } from '../oci/media-types.js';
+import type { Descriptor } from '../oci/types.js';
+import { compressor, decompressor } from '../tar/compression.js';
+import { extractLayer, type ExtractOptions } from '../tar/extract.js';
+import { dirToLayerEntries } from '../tar/from-dir.js';
+import { tarChunks } from '../tar/writer.js';
+import { tmpName, writeFileAtomic } from './atomic.js';
+import type { BlobStore } from './blob-store.js';
+
+/** What the store knows about one unpacked layer (`<root>/layers/<hex>.json`). */
+export interface LayerInfo {
+  diffId: Digest;
+  /** Bytes of the uncompressed tar. */
+  size: number;
+  /** Sum of regular file sizes, when the store unpacked the layer itself. */
+  unpackedSize?: number;
+  /** Blobs known to hold this layer (the uncompressed tar and/or compressed forms). */
+  blobs: Descriptor[];
+}
+
+/**
+ * Unpacked, overlay-ready layer directories under `<root>/layers/<hex>/`
+ * (usable as overlayfs lowerdirs), with a JSON record beside each.
+ */
+export class LayerStore {
+  readonly dir: string;
+  readonly #tmp: string;
+  readonly #blobs: BlobStore;
+  readonly #compressing = new Map<string, Promise<Descriptor>>();
+
+  constructor(root: string, tmpDir: string, blobs: BlobStore) {
+    this.dir = join(root, 'layers');
+    this.#tmp = tmpDir;
+    this.#blobs = blobs;
+  }
+
+  layerDir(diffId: Digest): string {
+    if (!isDigest(diffId)) throw new StagecraftError('DIGEST', `not a sha256 diffId: ${JSON.stringify(diffId)}`);
+    return join(this.dir, digestHex(diffId));
+  }
+
+  #infoPath(diffId: Digest): string {
+    return `${this.layerDir(diffId)}.json`;
+  }
+
+  async hasLayer(diffId: Digest): Promise<boolean> {
+    try {
+      return (await stat(this.layerDir(diffId))).isDirectory() && (await stat(this.#infoPath(diffId))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async info(diffId: Digest): Promise<LayerInfo | undefined> {
+    try {
+      return JSON.parse(await readFile(this.#infoPath(diffId), 'utf8')) as LayerInfo;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #writeInfo(info: LayerInfo): Promise<void> {
+    await writeFileAtomic(this.#infoPath(info.diffId), JSON.stringify(info, null, 1), this.#tmp);
+  }
+
+  /** Records that `blob` holds the layer (idempotent). */
+  async addBlob(diffId: Digest, blob: Descriptor): Promise<void> {
+    const info = await this.info(diffId);
+    if (!info) throw new StagecraftError('NOT_FOUND', `layer ${diffId} is not in the local store`);
+    if (info.blobs.some((b) => b.digest === blob.digest)) return;
+    info.blobs.push({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size });
+    await this.#writeInfo(info);
+  }
+
+  async list(): Promise<LayerInfo[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const out: LayerInfo[] = [];
+    for (const n of names) {
+      if (!/^[a-f0-9]{64}\.json$/.test(n)) continue;
+      const info = await this.info(`sha256:${n.slice(0, 64)}`);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  /**
+   * Unpacks a stored layer blob into an overlay-ready directory (into the
+   * scratch dir first, renamed into place when complete and verified).
+   */
+  async unpackLayer(blob: Descriptor | Digest, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> = {}): Promise<{ diffId: Digest; size: number }> {
+    const desc: Descriptor = typeof blob === 'string' ? { mediaType: MediaType.ociLayer, digest: blob, size: await this.#blobs.size(blob) } : blob;
+    if (opts.expectedDiffId && (await this.hasLayer(opts.expectedDiffId))) {
+      await this.addBlob(opts.expectedDiffId, desc);
+      return { diffId: opts.expectedDiffId, size: (await this.info(opts.expectedDiffId))!.size };
+    }
+    const work = tmpName(this.#tmp, 'layer');
+    try {
+      let r;
+      try {
+        r = await extractLayer(this.#blobs.get(desc.digest), work, opts);
+      } catch (e) {
+        if (e instanceof StagecraftError) throw e;
+        throw new StagecraftError('STORE', `cannot unpack layer ${desc.digest}: ${(e as Error).message}`, { cause: e });
+      }
+      const blobs: Descriptor[] = [{ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }];
+      if (await this.hasLayer(r.diffId)) {
+        await rm(work, { recursive: true, force: true });
+        await this.addBlob(r.diffId, desc);
+        return { diffId: r.diffId, size: r.tarSize };
+      }
+      await rm(this.layerDir(r.diffId), { recursive: true, force: true }); // a dir without a record is debris from a crash
+      await rename(work, this.layerDir(r.diffId));
+      await this.#writeInfo({ diffId: r.diffId, size: r.tarSize, unpackedSize: r.unpackedSize, blobs });
+      return { diffId: r.diffId, size: r.tarSize };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Moves an already overlay-formatted directory (e.g. an overlay upper dir,
+   * on the same filesystem) into the store by rename. `size` is the byte
+   * length of the layer's uncompressed tar.
+   */
+  async commitLayerDir(dir: string, diffId: Digest, size: number): Promise<void> {
+    if (await this.hasLayer(diffId)) {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await rm(this.layerDir(diffId), { recursive: true, force: true });
+    try {
+      await rename(dir, this.layerDir(diffId));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new StagecraftError('STORE', `cannot move ${dir} into the layer store: ${code ?? (e as Error).message}`, {
+        cause: e, hint: code === 'EXDEV' ? 'the directory must be on the same filesystem as the store root' : undefined,
+      });
+    }
+    const existing = await this.#blobs.has(diffId);
+    await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [] });
+  }
+
+  /**
+   * The uncompressed tar of a layer: from the stored tar blob, else by
+   * decompressing a stored compressed blob, else by archiving the layer
+   * directory (stored as a blob first, so its digest is checked against the
+   * diffId before anything is returned).
+   */
+  async layerTar(diffId: Digest): Promise<Readable> {
+    if (await this.#blobs.has(diffId)) return this.#blobs.get(diffId);
+    const info = await this.info(diffId);
+    for (const b of info?.blobs ?? []) {
+      const c = layerCompression(b.mediaType);
+      if (c && c !== 'none' && (await this.#blobs.has(b.digest))) {
+        const d = decompressor(c);
+        const src = this.#blobs.get(b.digest);
+        src.on('error', (e) => d.destroy(e));
+        return src.pipe(d) as unknown as Readable;
+      }
+    }
+    if (!(await this.hasLayer(diffId))) throw new StagecraftError('NOT_FOUND', `layer ${diffId} is not in the local store`);
+    const tar = Readable.from(tarChunks(dirToLayerEntries(this.layerDir(diffId), { format: 'overlay' })));
+    try {
+      const r = await this.#blobs.put({ digest: diffId, size: info?.size ?? -1 }, tar);
+      await this.addBlob(diffId, { mediaType: MediaType.ociLayer, digest: r.digest, size: r.size });
+    } catch (e) {
+      throw new StagecraftError('STORE', `layer directory for ${diffId} no longer reproduces its diffId: ${(e as Error).message}`, { cause: e, hint: 'prune the store and rebuild' });
+    }
+    return this.#blobs.get(diffId);
+  }
+
+  /** Byte length of the layer's uncompressed tar. */
+  async tarSize(diffId: Digest): Promise<number> {
+    if (await this.#blobs.has(diffId)) return this.#blobs.size(diffId);
+    const info = await this.info(diffId);
+    if (info) return info.size;
+    throw new StagecraftError('NOT_FOUND', `layer ${diffId} is not in the local store`);
+  }
+
+  /**
+   * A compressed blob of the layer, made once (when an output first needs it)
+   * and remembered in the layer record. gzip runs through pigz when present.
+   */
+  compressedBlob(diffId: Digest, compression: Exclude<Compression, 'none'>): Promise<Descriptor> {
+    const key = `${diffId}/${compression}`;
+    const running = this.#compressing.get(key);
+    if (running) return running;
+    const p = this.#compress(diffId, compression).finally(() => this.#compressing.delete(key));
+    this.#compressing.set(key, p);
+    return p;
+  }
+
+  async #compress(diffId: Digest, compression: Exclude<Compression, 'none'>): Promise<Descriptor> {
+    const mediaType = ociLayerMediaType(compression);
+    const info = await this.info(diffId);
+    for (const b of info?.blobs ?? []) {
+      if (layerCompression(b.mediaType) === compression && (await this.#blobs.has(b.digest))) return { mediaType, digest: b.digest, size: b.size };
+    }
+    const tar = await this.layerTar(diffId);
+    const z = compressor(compression);
+    tar.on('error', (e) => z.destroy(e));
+    const r = await this.#blobs.put(undefined, tar.pipe(z) as unknown as Readable);
+    const desc: Descriptor = { mediaType, digest: r.digest, size: r.size };
+    if (info) await this.addBlob(diffId, desc);
+    return desc;
+  }
+
+  /** Compresses several layers, a few at a time. */
+  async compressedBlobs(diffIds: Digest[], compression: Exclude<Compression, 'none'>): Promise<Descriptor[]> {
+    const out: Descriptor[] = new Array(diffIds.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.max(1, Math.min(diffIds.length, Math.ceil(cpus().length / 2))) }, async () => {
+      while (next < diffIds.length) {
+        const i = next++;
+        out[i] = await this.compressedBlob(diffIds[i]!, compression);
+      }
+    });
+    await Promise.all(workers);
+    return out;
+  }
+
+  async remove(diffId: Digest): Promise<void> {
+    await rm(this.#infoPath(diffId), { force: true });
+    await rm(this.layerDir(diffId), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,257 @@
+import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { StagecraftError } from '../errors.js';
+import { encodeDocument, buildManifest, parseImageConfig, parseManifest } from '../oci/documents.js';
+import { isDigest, type Digest } from '../oci/digest.js';
+import { isManifestMediaType, MediaType, type Compression } from '../oci/media-types.js';
+import { Annotation, type Descriptor, type ImageConfig, type Manifest } from '../oci/types.js';
+import type { ExtractOptions } from '../tar/extract.js';
+import { BlobStore } from './blob-store.js';
+import { CacheRecords } from './cache-records.js';
+import { collectGarbage, type PruneResult } from './gc.js';
+import { LayerStore, type LayerInfo } from './layer-store.js';
+import { StoreLock } from './lock.js';
+import { refOf, TagIndex } from './tags.js';
+
+export type { LayerInfo, PruneResult };
+
+/** An image found in the store. */
+export interface ResolvedLocalImage {
+  /** The reference it was found by, when it was found by a tag. */
+  ref?: string;
+  manifestDigest: Digest;
+  manifest: Manifest;
+  configDigest: Digest;
+  config: ImageConfig;
+}
+
+export interface ImageSummary {
+  ref: string;
+  manifestDigest: Digest;
+  configDigest: Digest;
+  /** config.created, when the image has one. */
+  created?: string;
+  /** Sum of the layers' uncompressed tar sizes plus the config. */
+  size: number;
+}
+
+/**
+ * The local content-addressed store:
+ *
+ *     <root>/blobs/sha256/<hex>        blobs (layers as pulled or built, configs, manifests)
+ *     <root>/layers/<hex>/             unpacked overlay-ready layer dirs, by diffId
+ *     <root>/layers/<hex>.json         LayerInfo for each
+ *     <root>/index.json                OCI index of tagged images (ref.name = full reference)
+ *     <root>/cache/<hex>.json          build-cache records
+ *     <root>/tmp/                      scratch space for atomic renames
+ *     <root>/lock                      inter-process lock for tag changes and prune
+ *
+ * Blob and layer writes are atomic renames of complete, verified content and
+ * need no lock; tag changes and garbage collection take the lock.
+ */
+export class Store {
+  readonly root: string;
+  readonly blobs: BlobStore;
+  readonly layers: LayerStore;
+  readonly #tags: TagIndex;
+  readonly #cache: CacheRecords;
+  readonly #lock: StoreLock;
+  readonly tmpDir: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.tmpDir = join(root, 'tmp');
+    this.blobs = new BlobStore(root, this.tmpDir);
+    this.layers = new LayerStore(root, this.tmpDir, this.blobs);
+    this.#tags = new TagIndex(root, this.tmpDir);
+    this.#cache = new CacheRecords(root, this.tmpDir);
+    this.#lock = new StoreLock(join(root, 'lock'));
+  }
+
+  /** Opens (creating when needed) a store at `root`. The root is private (0700): layer dirs may hold device nodes and setuid files. */
+  static async open(root: string): Promise<Store> {
+    try {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      await chmod(root, 0o700);
+      for (const d of ['blobs/sha256', 'layers', 'cache', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new StagecraftError('STORE', `cannot open the image store at ${root}: ${(e as Error).message}`, { cause: e, hint: 'set STAGECRAFT_ROOT to a writable directory' });
+    }
+    return new Store(root);
+  }
+
+  // ------------------------------------------------------------- blobs
+
+  has(digest: Digest): Promise<boolean> { return this.blobs.has(digest); }
+  path(digest: Digest): string { return this.blobs.path(digest); }
+  /** Stores a blob, verified against `desc` when given (the registry client's BlobSink). */
+  put(desc: Pick<Descriptor, 'digest' | 'size'> | undefined, body: Readable | AsyncIterable<Uint8Array> | Uint8Array): Promise<{ digest: Digest; size: number }> {
+    return this.blobs.put(desc, body);
+  }
+  get(digest: Digest): Readable { return this.blobs.get(digest); }
+  /** This store as the registry client's BlobSink (`has` + verified `put`). */
+  get sink(): { has(digest: Digest): Promise<boolean>; put(desc: Descriptor, body: Readable): Promise<void> } {
+    return { has: (d) => this.blobs.has(d), put: async (desc, body) => { await this.blobs.put(desc, body); } };
+  }
+  getBytes(digest: Digest): Promise<Buffer> { return this.blobs.getBytes(digest); }
+  getJSON<T = unknown>(digest: Digest): Promise<T> { return this.blobs.getJSON<T>(digest); }
+
+  // ------------------------------------------------------------ layers
+
+  hasLayer(diffId: Digest): Promise<boolean> { return this.layers.hasLayer(diffId); }
+  layerDir(diffId: Digest): string { return this.layers.layerDir(diffId); }
+  layerInfo(diffId: Digest): Promise<LayerInfo | undefined> { return this.layers.info(diffId); }
+  /** Unpacks a stored layer blob; `mediaType` is recorded with the blob (compression is detected from the bytes). */
+  async unpackLayer(blobDigest: Digest, mediaType: string, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> = {}): Promise<{ diffId: Digest; size: number }> {
+    return this.layers.unpackLayer({ mediaType, digest: blobDigest, size: await this.blobs.size(blobDigest) }, opts);
+  }
+  commitLayerDir(dir: string, diffId: Digest, size: number): Promise<void> { return this.layers.commitLayerDir(dir, diffId, size); }
+  layerTar(diffId: Digest): Promise<Readable> { return this.layers.layerTar(diffId); }
+  compressedBlob(diffId: Digest, compression: Exclude<Compression, 'none'>): Promise<Descriptor> { return this.layers.compressedBlob(diffId, compression); }
+  compressedBlobs(diffIds: Digest[], compression: Exclude<Compression, 'none'>): Promise<Descriptor[]> { return this.layers.compressedBlobs(diffIds, compression); }
+
+  // ------------------------------------------------------------ images
+
+  /**
+   * Stores a config and an OCI manifest referencing `layers` (blobs already in
+   * the store, or layers only unpacked, whose uncompressed tar is then
+   * materialised). Returns the manifest digest.
+   */
+  async writeImage(image: { config: ImageConfig; layers: Descriptor[]; annotations?: Record<string, string> }): Promise<Digest> {
+    const diffIds = image.config.rootfs.diff_ids;
+    if (diffIds.length !== image.layers.length) {
+      throw new StagecraftError('INTERNAL', `image config lists ${diffIds.length} diff_ids but ${image.layers.length} layers were given`);
+    }
+    for (const [i, l] of image.layers.entries()) {
+      if (await this.blobs.has(l.digest)) continue;
+      if (l.digest === diffIds[i] && (await this.layers.hasLayer(l.digest))) {
+        (await this.layers.layerTar(l.digest)).destroy();
+        continue;
+      }
+      throw new StagecraftError('NOT_FOUND', `layer blob ${l.digest} is not in the local store`);
+    }
+    const config = encodeDocument(image.config, MediaType.ociConfig);
+    await this.blobs.put(config.descriptor, config.raw);
+    const manifest = encodeDocument(buildManifest(config.descriptor, image.layers, image.annotations), MediaType.ociManifest);
+    await this.blobs.put(manifest.descriptor, manifest.raw);
+    return manifest.descriptor.digest;
+  }
+
+  /** Points `ref` (a full, normalised reference) at a stored manifest, replacing any previous target. */
+  async tag(ref: string, manifestDigest: Digest): Promise<void> {
+    const { manifest, mediaType, size } = await this.#manifest(manifestDigest);
+    const config = parseImageConfig(await this.blobs.getBytes(manifest.config.digest));
+    await this.#lock.run(async () => {
+      const index = await this.#tags.read();
+      const annotations: Record<string, string> = { [Annotation.refName]: ref };
+      if (config.created) annotations[Annotation.created] = config.created;
+      index.manifests = index.manifests.filter((d) => refOf(d) !== ref);
+      index.manifests.push({ mediaType, digest: manifestDigest, size, annotations });
+      await this.#tags.write(index);
+    });
+  }
+
+  /** Removes a tag. Returns false when there was none. */
+  untag(ref: string): Promise<boolean> {
+    return this.#lock.run(async () => {
+      const index = await this.#tags.read();
+      const kept = index.manifests.filter((d) => refOf(d) !== ref);
+      if (kept.length === index.manifests.length) return false;
+      await this.#tags.write({ ...index, manifests: kept });
+      return true;
+    });
+  }
+
+  /**
+   * Finds an image by tag (exact reference string), by manifest or config
+   * digest (`sha256:<hex>`), or by a unique prefix of at least 4 hex digits of
+   * either (Docker's short image ids are config digest prefixes).
+   */
+  async resolve(refOrDigest: string): Promise<ResolvedLocalImage> {
+    const index = await this.#tags.read();
+    const tagged = index.manifests.find((d) => refOf(d) === refOrDigest);
+    if (tagged) return { ref: refOrDigest, ...(await this.#image(tagged.digest)) };
+    if (isDigest(refOrDigest) && (await this.blobs.has(refOrDigest))) {
+      const raw = await this.blobs.getJSON<{ mediaType?: string; config?: unknown }>(refOrDigest);
+      if (raw.config !== undefined) return this.#image(refOrDigest);
+    }
+    const prefix = refOrDigest.replace(/^sha256:/, '');
+    if (/^[a-f0-9]{4,64}$/.test(prefix)) {
+      const hits = new Map<Digest, Digest>();
+      for (const d of index.manifests) {
+        const img = await this.#image(d.digest).catch(() => undefined);
+        if (!img) continue;
+        if (img.manifestDigest.slice(7).startsWith(prefix) || img.configDigest.slice(7).startsWith(prefix)) hits.set(img.manifestDigest, img.configDigest);
+      }
+      const configs = new Set(hits.values());
+      if (hits.size === 1 || (hits.size > 1 && configs.size === 1 && [...configs][0]!.slice(7).startsWith(prefix))) return this.#image([...hits.keys()][0]!);
+      if (hits.size > 1) throw new StagecraftError('NOT_FOUND', `image id prefix ${refOrDigest} is ambiguous (${hits.size} images match)`, { hint: 'use more digits' });
+    }
+    throw new StagecraftError('NOT_FOUND', `image ${refOrDigest} is not in the local store`, { hint: 'build or pull it first; `stagecraft images` lists what is there' });
+  }
+
+  /** Tagged images, sorted by reference. */
+  async list(): Promise<ImageSummary[]> {
+    const index = await this.#tags.read();
+    const out: ImageSummary[] = [];
+    for (const d of index.manifests) {
+      const img = await this.#image(d.digest);
+      let size = img.manifest.config.size;
+      for (const [i, l] of img.manifest.layers.entries()) {
+        const diffId = img.config.rootfs.diff_ids[i];
+        size += (diffId && (await this.layers.info(diffId))?.size) ?? l.size;
+      }
+      const s: ImageSummary = { ref: refOf(d), manifestDigest: d.digest, configDigest: img.configDigest, size };
+      if (img.config.created) s.created = img.config.created;
+      out.push(s);
+    }
+    return out;
+  }
+
+  /**
+   * Removes blobs and layers not reachable from a tag or a build-cache record
+   * (any `sha256:<hex>` string in a record's value is a root). `all` also
+   * drops every cache record first. Scratch files older than an hour go too.
+   */
+  prune(opts: { all?: boolean } = {}): Promise<PruneResult> {
+    return this.#lock.run(async () => {
+      const cacheRecords = opts.all ? await this.#cache.clear() : 0;
+      const index = await this.#tags.read();
+      const r = await collectGarbage(this.blobs, this.layers, index.manifests.map((d) => d.digest), this.#cache.values());
+      r.cacheRecordsRemoved = cacheRecords;
+      const now = Date.now();
+      for (const n of await readdir(this.tmpDir).catch(() => [] as string[])) {
+        const p = join(this.tmpDir, n);
+        const st = await stat(p).catch(() => undefined);
+        if (st && now - st.mtimeMs > 3600_000) await rm(p, { recursive: true, force: true });
+      }
+      return r;
+    });
+  }
+
+  // ------------------------------------------------------------- cache
+
+  cacheGet<T = unknown>(key: string): Promise<T | undefined> { return this.#cache.get<T>(key); }
+  cachePut(key: string, value: unknown): Promise<void> { return this.#cache.put(key, value); }
+
+  // ----------------------------------------------------------- private
+
+  async #manifest(digest: Digest): Promise<{ manifest: Manifest; mediaType: string; size: number }> {
+    const raw = await this.blobs.getBytes(digest);
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(raw);
+    } catch (e) {
+      throw new StagecraftError('STORE', `blob ${digest} is not an image manifest: ${(e as Error).message}`, { cause: e });
+    }
+    const mediaType = manifest.mediaType && isManifestMediaType(manifest.mediaType) ? manifest.mediaType : MediaType.ociManifest;
+    return { manifest, mediaType, size: raw.length };
+  }
+
+  async #image(manifestDigest: Digest): Promise<ResolvedLocalImage> {
+    const { manifest } = await this.#manifest(manifestDigest);
+    const config = parseImageConfig(await this.blobs.getBytes(manifest.config.digest));
+    return { manifestDigest, manifest, configDigest: manifest.config.digest, config };
+  }
+}

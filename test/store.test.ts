@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync, gunzipSync } from 'node:zlib';
+import { describe, it } from 'node:test';
+import { sha256, MediaType, type Digest, type ImageConfig } from '../src/oci/index.js';
+import type { BlobSink } from '../src/registry/types.js';
+import { Store } from '../src/store/index.js';
+import { tarChunks, type TarWriteEntry } from '../src/tar/index.js';
+import { StagecraftError } from '../src/errors.js';
+import { corpusMissing } from './support/conformance.js';
+import { loadTestVectors, OciSchemaValidator } from './support/oci-schema.js';
+
+const newRoot = (): string => join(mkdtempSync(join(tmpdir(), 'sc-store-')), 'root');
+
+async function tarOf(files: Record<string, string>): Promise<Buffer> {
+  const entries: TarWriteEntry[] = Object.entries(files).map(([path, body]) => ({ header: { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(body), mtime: 1 }, body: Buffer.from(body) }));
+  const parts: Buffer[] = [];
+  for await (const c of tarChunks(entries)) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+function configFor(diffIds: Digest[], extra: Partial<ImageConfig> = {}): ImageConfig {
+  return { architecture: 'amd64', os: 'linux', created: '2024-05-06T07:08:09Z', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: diffIds }, history: diffIds.map(() => ({ created_by: 'test' })), ...extra };
+}
+
+/** A pulled-style image: gzip layer blob stored and unpacked, config + manifest written. */
+async function addImage(store: Store, files: Record<string, string>): Promise<{ manifest: Digest; diffId: Digest; blob: Digest }> {
+  const tar = await tarOf(files);
+  const gz = gzipSync(tar);
+  const blob = (await store.put({ digest: sha256(gz), size: gz.length }, Readable.from([gz]))).digest;
+  const { diffId } = await store.unpackLayer(blob, MediaType.ociLayerGzip, { expectedDiffId: sha256(tar) });
+  const manifest = await store.writeImage({ config: configFor([diffId]), layers: [{ mediaType: MediaType.ociLayerGzip, digest: blob, size: gz.length }] });
+  return { manifest, diffId, blob };
+}
+
+const isCode = (code: string) => (e: unknown) => e instanceof StagecraftError && e.code === code;
+
+describe('store: blobs', () => {
+  it('stores verified content and serves it back', async () => {
+    const store = await Store.open(newRoot());
+    const body = Buffer.from('{"a":1}');
+    const r = await store.put({ digest: sha256(body), size: body.length }, Readable.from([body]));
+    assert.deepEqual(r, { digest: sha256(body), size: body.length });
+    assert.equal(await store.has(r.digest), true);
+    assert.deepEqual(await store.getJSON(r.digest), { a: 1 });
+    assert.equal(readFileSync(store.path(r.digest), 'utf8'), '{"a":1}');
+    const sink: BlobSink = store.sink; // the registry client's sink interface
+    assert.equal(await sink.has(r.digest), true);
+  });
+
+  it('never stores a corrupt or truncated blob', async () => {
+    const store = await Store.open(newRoot());
+    const good = Buffer.from('layer bytes');
+    await assert.rejects(store.put({ digest: sha256('something else'), size: good.length }, Readable.from([good])), isCode('DIGEST'));
+    await assert.rejects(store.put({ digest: sha256(good), size: good.length }, Readable.from([good.subarray(0, 5)])), isCode('DIGEST'));
+    await assert.rejects(store.put({ digest: sha256(good), size: good.length }, good.subarray(0, 5)), isCode('DIGEST'));
+    const failing = new Readable({ read() { this.push(good.subarray(0, 3)); this.destroy(new Error('connection reset')); } });
+    await assert.rejects(store.put({ digest: sha256(good), size: good.length }, failing), /connection reset/);
+    assert.equal(await store.has(sha256(good)), false);
+    assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')), []);
+    assert.deepEqual(readdirSync(store.tmpDir), [], 'no scratch debris');
+  });
+
+  it('detects a blob corrupted on disk', async () => {
+    const store = await Store.open(newRoot());
+    const { digest } = await store.put(undefined, Buffer.from('original'));
+    chmodSync(store.path(digest), 0o644);
+    writeFileSync(store.path(digest), 'tampered');
+    await assert.rejects(store.getBytes(digest), /corrupt/);
+    assert.throws(() => store.get(sha256('missing')), isCode('NOT_FOUND'));
+  });
+});
+
+describe('store: layers', () => {
+  it('unpacks a gzip blob into an overlay-ready dir, verifying the diffId', async () => {
+    const store = await Store.open(newRoot());
+    const { diffId, blob } = await addImage(store, { 'etc/os-release': 'ID=test\n' });
+    assert.equal(readFileSync(join(store.layerDir(diffId), 'etc/os-release'), 'utf8'), 'ID=test\n');
+    assert.deepEqual((await store.layerInfo(diffId))?.blobs.map((b) => b.digest), [blob]);
+    const tar = await tarOf({ x: 'y' });
+    const gz = gzipSync(tar);
+    const b2 = await store.put(undefined, gz);
+    await assert.rejects(store.unpackLayer(b2.digest, MediaType.ociLayerGzip, { expectedDiffId: sha256('wrong') }), /diffId/);
+    assert.equal(await store.hasLayer(sha256(tar)), false);
+    assert.deepEqual(readdirSync(store.tmpDir), []);
+  });
+
+  it('layerTar gives the uncompressed tar; compressed blobs are made once and cached', async () => {
+    const store = await Store.open(newRoot());
+    const { diffId } = await addImage(store, { a: 'A'.repeat(10000), b: 'B' });
+    const collect = async (r: Readable): Promise<Buffer> => { const p: Buffer[] = []; for await (const c of r) p.push(c); return Buffer.concat(p); };
+    const tar = await collect(await store.layerTar(diffId));
+    assert.equal(sha256(tar), diffId);
+    const z1 = await store.compressedBlob(diffId, 'zstd');
+    const z2 = await store.compressedBlob(diffId, 'zstd');
+    assert.deepEqual(z1, z2);
+    assert.equal(z1.mediaType, MediaType.ociLayerZstd);
+    assert.equal(sha256(execFileSync('zstd', ['-d', '-c', store.path(z1.digest)])), diffId);
+    const g = await store.compressedBlob(diffId, 'gzip');
+    assert.equal(g.mediaType, MediaType.ociLayerGzip);
+    assert.equal(sha256(gunzipSync(readFileSync(store.path(g.digest)))), diffId);
+  });
+
+  it('commitLayerDir moves a directory in by rename and layerTar reproduces its diffId', { skip: process.getuid?.() === 0 ? false : 'needs root for mknod' }, async () => {
+    const store = await Store.open(newRoot());
+    const upper = join(store.tmpDir, 'upper-test');
+    mkdirSync(join(upper, 'app'), { recursive: true });
+    writeFileSync(join(upper, 'app/main.js'), 'console.log(1)');
+    execFileSync('mknod', ['-m', '000', join(upper, 'removed'), 'c', '0', '0']);
+    // what the build module does: tar the upper dir once to learn the diffId
+    const { dirToLayerEntries, writeLayer } = await import('../src/tar/index.js');
+    const { Writable } = await import('node:stream');
+    const { diffId, size } = await writeLayer(dirToLayerEntries(upper, { format: 'overlay' }), new Writable({ write(_c, _e, cb) { cb(); } }));
+    await store.commitLayerDir(upper, diffId, size);
+    assert.equal(existsSync(upper), false);
+    assert.equal(existsSync(join(store.layerDir(diffId), 'app/main.js')), true);
+    const parts: Buffer[] = [];
+    for await (const c of await store.layerTar(diffId)) parts.push(c);
+    assert.equal(sha256(Buffer.concat(parts)), diffId);
+    assert.equal(Buffer.concat(parts).includes(Buffer.from('.wh.removed')), true);
+  });
+});
+
+describe('store: images, tags, prune', () => {
+  it('writes, tags, resolves, lists and untags images; documents pass the OCI schemas', async () => {
+    const store = await Store.open(newRoot());
+    const { manifest } = await addImage(store, { f: '1' });
+    await store.tag('docker.io/library/app:1', manifest);
+    await store.tag('docker.io/library/app:latest', manifest);
+    const r = await store.resolve('docker.io/library/app:1');
+    assert.equal(r.manifestDigest, manifest);
+    assert.equal(r.config.os, 'linux');
+    assert.equal((await store.resolve(r.configDigest.slice(7, 19))).manifestDigest, manifest, 'short config id');
+    assert.equal((await store.resolve(manifest)).manifestDigest, manifest, 'by manifest digest');
+    const list = await store.list();
+    assert.deepEqual(list.map((i) => i.ref), ['docker.io/library/app:1', 'docker.io/library/app:latest']);
+    assert.equal(list[0]!.created, '2024-05-06T07:08:09Z');
+    assert.ok(list[0]!.size > 1024);
+    assert.equal(await store.untag('docker.io/library/app:1'), true);
+    assert.equal(await store.untag('docker.io/library/app:1'), false);
+    await assert.rejects(store.resolve('docker.io/library/app:1'), isCode('NOT_FOUND'));
+    if (!corpusMissing('oci-image-spec')) {
+      const v = new OciSchemaValidator(loadTestVectors());
+      assert.deepEqual(v.validate(readFileSync(store.path(manifest), 'utf8'), MediaType.ociManifest), { ok: true });
+      assert.deepEqual(v.validate(readFileSync(store.path(r.configDigest), 'utf8'), MediaType.ociConfig), { ok: true });
+      assert.deepEqual(v.validate(readFileSync(join(store.root, 'index.json'), 'utf8'), MediaType.ociIndex), { ok: true });
+    }
+  });
+
+  it('a failed operation leaves existing tags and blobs untouched', async () => {
+    const store = await Store.open(newRoot());
+    const { manifest, blob } = await addImage(store, { f: '1' });
+    await store.tag('r/app:1', manifest);
+    const indexBefore = readFileSync(join(store.root, 'index.json'));
+    const blobsBefore = readdirSync(join(store.root, 'blobs/sha256')).sort();
+    await assert.rejects(store.tag('r/app:1', sha256('no such manifest')), isCode('NOT_FOUND'));
+    await assert.rejects(store.tag('r/app:1', blob), /not an image manifest/);
+    await assert.rejects(store.put({ digest: sha256('fresh'), size: 3 }, Buffer.from('bad')), isCode('DIGEST'));
+    await assert.rejects(store.writeImage({ config: configFor([sha256('x')]), layers: [{ mediaType: MediaType.ociLayer, digest: sha256('x'), size: 1 }] }), isCode('NOT_FOUND'));
+    assert.deepEqual(readFileSync(join(store.root, 'index.json')), indexBefore);
+    assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')).sort(), blobsBefore);
+    assert.equal((await store.resolve('r/app:1')).manifestDigest, manifest);
+  });
+
+  it('prune keeps what tags and cache records reach, and drops the rest', async () => {
+    const store = await Store.open(newRoot());
+    const kept = await addImage(store, { k: 'kept' });
+    const cached = await addImage(store, { c: 'cached' });
+    const dropped = await addImage(store, { d: 'dropped' });
+    await store.tag('r/kept:1', kept.manifest);
+    await store.cachePut('RUN make', { diffId: cached.diffId, note: 'layer from a cached step' });
+    assert.deepEqual(await store.cacheGet('RUN make'), { diffId: cached.diffId, note: 'layer from a cached step' });
+    const r = await store.prune();
+    assert.equal(r.layersRemoved, 1);
+    assert.ok(r.blobsRemoved >= 3, `blobs removed: ${r.blobsRemoved}`);
+    assert.equal(await store.hasLayer(dropped.diffId), false);
+    assert.equal(await store.has(dropped.blob), false);
+    assert.equal(await store.hasLayer(cached.diffId), true);
+    assert.equal(await store.has(cached.blob), true, 'a live layer keeps its compressed blob');
+    assert.equal((await store.resolve('r/kept:1')).manifestDigest, kept.manifest);
+    const all = await store.prune({ all: true });
+    assert.equal(all.cacheRecordsRemoved, 1);
+    assert.equal(await store.hasLayer(cached.diffId), false);
+    assert.equal(await store.cacheGet('RUN make'), undefined);
+    assert.equal(await store.hasLayer(kept.diffId), true);
+  });
+});
+
+describe('store: locking', () => {
+  it('two processes tagging at once lose no tags', async () => {
+    const root = newRoot();
+    const store = await Store.open(root);
+    const { manifest } = await addImage(store, { f: '1' });
+    const script = join(tmpdir(), `sc-tagger-${process.pid}.mts`);
+    writeFileSync(script, `import { Store } from ${JSON.stringify(join(process.cwd(), 'src/store/index.ts'))};\nconst s = await Store.open(process.argv[2]);\nfor (let i = 0; i < 15; i++) await s.tag(\`r/\${process.argv[3]}:\${i}\`, process.argv[4]);\n`);
+    const run = (name: string) => new Promise<number | null>((resolve) => spawn(process.execPath, ['--import', 'tsx', script, root, name, manifest], { stdio: 'inherit' }).on('close', resolve));
+    assert.deepEqual(await Promise.all([run('a'), run('b')]), [0, 0]);
+    assert.equal((await store.list()).length, 30);
+  });
+
+  it('a lock left by a dead process is taken over', async () => {
+    const store = await Store.open(newRoot());
+    const { manifest } = await addImage(store, { f: '1' });
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.on('close', r));
+    writeFileSync(join(store.root, 'lock'), `${dead.pid}\n`);
+    await store.tag('r/x:1', manifest);
+    assert.equal(existsSync(join(store.root, 'lock')), false);
+  });
+});
