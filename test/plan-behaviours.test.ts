@@ -515,6 +515,56 @@ const cases: Case[] = [
       assert.deepEqual(copies(p.target)[2]!.inline, [{ name: 'EOF', content: 'hello 1000\n' }]);
     },
   },
+  {
+    name: 'COPY heredoc: unquoted delimiter processes escapes and expands ARGs keeping quotes; quoted keeps it raw',
+    from: 'testCopyHeredocSpecialSymbols / testHeredocVarSubstitution',
+    run: () => {
+      const p = plan('FROM busybox\nARG name=world\nCOPY <<EOF /a\n\\\n\\\\\n\\$\n"quotes in file"\nHello \'${name}\'!\nEOF\nCOPY <<"EOF" /b\n\\\n\\\\\n\\$\nHello ${name}\nEOF\n');
+      const [a, b] = copies(p.target);
+      assert.deepEqual(a!.inline, [{ name: 'EOF', content: '\n\\\n$\n"quotes in file"\nHello \'world\'!\n' }]);
+      assert.deepEqual(b!.inline, [{ name: 'EOF', content: '\\\n\\\\\n\\$\nHello ${name}\n' }]);
+    },
+  },
+  {
+    name: 'ENV after ARG wins in RUN env and in the RUN history args; ARG after ENV re-sets the build env only',
+    from: 'dockerfile2llb dispatchArg / runCommandString',
+    run: () => {
+      const a = plan('FROM busybox\nARG x=1\nENV x=2\nRUN echo $x\n');
+      assert.equal(envMap(runs(a.target)[0]!).get('x'), '2');
+      assert.equal(a.target.steps.at(-1)!.history.created_by, 'RUN |1 x=2 /bin/sh -c echo $x # buildkit');
+      const b = plan('FROM busybox\nENV x=2\nARG x=1\nRUN echo $x\n');
+      assert.equal(envMap(runs(b.target)[0]!).get('x'), '1');
+      assert.ok(b.target.config.Env!.includes('x=2'), 'the image config keeps the ENV value');
+    },
+  },
+  {
+    name: 'FROM --platform is expanded and normalised; a blank platform is an error',
+    from: 'dockerfile2llb buildDispatchStates (platform)',
+    run: () => {
+      const p = plan('ARG P=linux/arm64/v8\nFROM --platform=$P busybox\n');
+      assert.deepEqual(p.graph.stages[0]!.base, { kind: 'image', ref: 'busybox', platform: 'linux/arm64' });
+      expectError(() => plan('FROM --platform=$NOPE busybox\n'), 'empty platform value from expression $NOPE', 1);
+    },
+  },
+  {
+    name: 'a cache mount reads from scratch: the single stage keeps its stage-0 progress name',
+    from: 'dockerfile2llb detectRunMount (cache mount from scratch)',
+    run: () => {
+      const p = plan('FROM busybox\nRUN --mount=type=cache,target=/c ls\n');
+      assert.equal(fullName(p, 0, p.target.steps[0]!), '[stage-0 2/2] RUN --mount=type=cache,target=/c ls');
+      assert.deepEqual(p.graph.stages[0]!.imageDeps, []);
+    },
+  },
+  {
+    name: 'an in-file ONBUILD trigger reading a later stage fails like COPY --from a later stage',
+    from: 'testOutOfOrderStage (through ONBUILD)',
+    run: () => {
+      expectError(
+        () => plan('FROM busybox AS base\nONBUILD COPY --from=late /a /b\nFROM base AS child\nRUN true\nFROM alpine AS late\nRUN true\nFROM child\n'),
+        'cannot copy from stage "late", it needs to be defined before current stage "child"', 3,
+      );
+    },
+  },
   // ---------------------------------------------------------------- ONBUILD
   {
     name: 'base image triggers run once in the child and are cleared from its config',

@@ -10,6 +10,7 @@ import type { Instruction, Stage, ArgInstruction, InstructionLocation } from '..
 import { splitCsvRecord } from '../dockerfile/instructions/go-values.js';
 import { closest } from '../dockerfile/instructions/suggest.js';
 import { ShellLex } from '../dockerfile/shell/index.js';
+import { formatPlatform as formatOciPlatform, parsePlatform } from '../oci/platform.js';
 import { evaluateMetaArgs, predefinedArgs, relocate } from './args.js';
 import type { EnvList } from './env-list.js';
 import type { BuildGraph, BuildRequest, PlannedStage, StageBase, StepSource } from './types.js';
@@ -164,9 +165,11 @@ export function planGraph(parsed: ParsedStages, req: BuildRequest): GraphResult 
       if (platform === '') {
         throw new StagecraftError('STAGE', `empty platform value from expression ${st.from.platform}`, { location });
       }
-      if (!/^[^/]+(\/[^/]+){0,2}$/.test(platform)) {
+      const parsedPlatform = parsePlatform(platform);
+      if (!parsedPlatform) {
         throw new StagecraftError('STAGE', `failed to parse platform ${st.from.platform}: "${platform}": unknown operating system or architecture: invalid argument`, { location });
       }
+      platform = formatOciPlatform(parsedPlatform);
     }
     const parentIndex = byName.get(baseName);
     const base: StageBase =
@@ -271,32 +274,42 @@ export function planGraph(parsed: ParsedStages, req: BuildRequest): GraphResult 
   visit(target);
   const needed = [...reach].sort((a, b) => a - b);
 
-  // A stage can only read from stages defined before it.
+  // A stage can only read from stages defined before it (its own instructions
+  // and the ONBUILD triggers of an in-file parent, which run in it).
   for (const i of needed) {
-    const st = stages[i]!;
-    const commands = [...st.commands];
-    for (const ins of commands) {
+    const p = planned[i]!;
+    const own = stages[i]!.commands.map((ins) => ({ ins, location: ins.location }));
+    const inherited =
+      p.base.kind === 'stage'
+        ? stages[p.base.index]!.commands.flatMap((ins) =>
+            ins.kind === 'onbuild' && ins.trigger ? [{ ins: ins.trigger, location: stages[i]!.location }] : [],
+          )
+        : [];
+    for (const { ins, location } of [...inherited, ...own]) {
       let sources: StepSource[];
       try {
         sources = instructionSources(ins, lookup, lex);
       } catch {
-        continue;
+        continue; // reported with its location when the step is planned
       }
       for (const src of sources) {
-        if (src.kind === 'stage' && src.index > i) {
-          const from = ins.kind === 'copy' ? ins.from ?? '' : planned[src.index]!.displayName;
-          const verb = ins.kind === 'copy' ? 'copy from' : 'mount from';
-          throw new StagecraftError(
-            'STAGE',
-            `cannot ${verb} stage ${JSON.stringify(from)}, it needs to be defined before current stage ${JSON.stringify(planned[i]!.progressName)}`,
-            { location: toRange(ins.location, file) },
-          );
-        }
+        if (src.kind === 'stage' && src.index > i) throw laterStageError(ins, planned[src.index]!, p, toRange(location, file));
       }
     }
   }
 
   return { stages: planned, target, needed, globalArgs, lookup, escapeToken };
+}
+
+/** BuildKit: `cannot copy from stage "x", it needs to be defined before current stage "y"`. */
+function laterStageError(ins: Instruction, source: PlannedStage, current: PlannedStage, location: SourceRange): StagecraftError {
+  const from = ins.kind === 'copy' ? ins.from ?? '' : source.displayName;
+  const verb = ins.kind === 'copy' ? 'copy from' : 'mount from';
+  return new StagecraftError(
+    'STAGE',
+    `cannot ${verb} stage ${JSON.stringify(from)}, it needs to be defined before current stage ${JSON.stringify(current.progressName)}`,
+    { location },
+  );
 }
 
 function checkCycles(nodes: readonly Node[], file: string | undefined): void {
