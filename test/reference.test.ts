@@ -38,6 +38,11 @@ const valid: Row[] = [
   ['my_app.v2--x', 'docker.io', 'library/my_app.v2--x', 'latest', undefined, 'my_app.v2--x:latest'],
   ['app:1.0-RC_1', 'docker.io', 'library/app', '1.0-RC_1', undefined, 'app:1.0-RC_1'],
   [`app:${'t'.repeat(128)}`, 'docker.io', 'library/app', 't'.repeat(128), undefined, `app:${'t'.repeat(128)}`],
+  ['foo_bar.com:8080', 'docker.io', 'library/foo_bar.com', '8080', undefined, 'foo_bar.com:8080'],
+  ['xn--n3h.com/myimage:v1', 'xn--n3h.com', 'myimage', 'v1', undefined, 'xn--n3h.com/myimage:v1'],
+  ['192.168.1.1:5000/x/y', '192.168.1.1:5000', 'x/y', 'latest', undefined, '192.168.1.1:5000/x/y:latest'],
+  ['[2001:db8::1]:5000/repo', '[2001:db8::1]:5000', 'repo', 'latest', undefined, '[2001:db8::1]:5000/repo:latest'],
+  ['docker.io/library/ubuntu:22.04', 'docker.io', 'library/ubuntu', '22.04', undefined, 'ubuntu:22.04'],
 ];
 
 const invalidRows: [input: string, messagePart: RegExp][] = [
@@ -70,6 +75,10 @@ const invalidRows: [input: string, messagePart: RegExp][] = [
   [':tag', /repository name is empty/],
   [`registry.example.com/${'a'.repeat(240)}`, /longer than 255/],
   ['app:tag:more', /not a valid|not valid/],
+  ['foo_bar.com:8080/app', /registry "foo_bar\.com:8080" is not a valid/],
+  ['2001:db8::1/repo', /registry "2001:db8::1" is not a valid/],
+  ['[fe80::1%eth0]:5000/repo', /registry .* is not a valid/],
+  ['localhost:5000/Uppercase', /must be lowercase/],
 ];
 
 let passed = 0;

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { StagecraftError } from '../../src/errors.js';
 import { parseAuthChallenges, pullScope, VerifyingStream, verifyBytes, isLoopbackHost } from '../../src/registry/index.js';
 import { Limiter } from '../../src/registry/limiter.js';
+import { Transport, hostname } from '../../src/registry/transport.js';
 
 let passed = 0;
 after(() => console.log(`registry parts: ${passed} cases passed`));
@@ -59,6 +60,26 @@ describe('isLoopbackHost', () => {
       passed++;
     });
   }
+});
+
+describe('Transport.scheme', () => {
+  it('uses plain HTTP only for loopback and insecure registries', () => {
+    const t = new Transport({ insecureRegistries: ['Registry.Internal:5000'], userAgent: 'test', retries: 0, retryBaseMs: 1, timeoutMs: 1000 });
+    try {
+      assert.equal(t.scheme('127.0.0.1:5000'), 'http');
+      assert.equal(t.scheme('localhost'), 'http');
+      assert.equal(t.scheme('[::1]:5000'), 'http');
+      assert.equal(t.scheme('registry.internal:5000'), 'http');
+      assert.equal(t.scheme('registry.internal'), 'https', 'insecure is per host:port');
+      assert.equal(t.scheme('registry-1.docker.io'), 'https');
+      assert.equal(t.scheme('10.0.0.5:5000'), 'https');
+      assert.equal(hostname('[::1]:5000'), '::1');
+      assert.equal(hostname('host:1'), 'host');
+    } finally {
+      t.close();
+    }
+    passed++;
+  });
 });
 
 describe('VerifyingStream', () => {
