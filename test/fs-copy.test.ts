@@ -366,3 +366,33 @@ describe('copy from a stage root', () => {
     await assert.rejects(run(['dangling'], '/o'), /not found/);
   });
 });
+
+describe('copy --exclude: BuildKit testExcludedFilesOnCopy (context variant)', () => {
+  const SRC: TreeSpec = {
+    'dir1/file-101.png': '2', 'dir1/file-102.txt': '3', 'dir1/file-103.jpeg': '4',
+    'dir2/file-201.pdf': '6', 'dir2/file-202.jpeg': '7', 'dir2/file-203.png': '8',
+    'dir3/file-301.mp3': '9', 'dir3/file-302.mpeg': '10',
+  };
+  const builders: Array<{ name: string; sources: string[]; dest: string; excludes: string[]; want: Record<string, string> }> = [
+    { name: 'builder1: COPY --exclude=*/*.png --exclude=*/*.jpeg . /1', sources: ['.'], dest: '/1', excludes: ['*/*.png', '*/*.jpeg'],
+      want: { 'dir1/file-102.txt': '3', 'dir2/file-201.pdf': '6', 'dir3/file-301.mp3': '9', 'dir3/file-302.mpeg': '10' } },
+    { name: 'builder2: COPY --exclude=*/*.pdf --exclude=*/*.txt . /2', sources: ['.'], dest: '/2', excludes: ['*/*.pdf', '*/*.txt'],
+      want: { 'dir1/file-101.png': '2', 'dir1/file-103.jpeg': '4', 'dir2/file-202.jpeg': '7', 'dir2/file-203.png': '8', 'dir3/file-301.mp3': '9', 'dir3/file-302.mpeg': '10' } },
+    { name: 'builder3: ADD --exclude=*.mp3 dir3/ /3/', sources: ['dir3/'], dest: '/3/', excludes: ['*.mp3'], want: { 'file-302.mpeg': '10' } },
+    { name: 'builder4: COPY --exclude=*.mp3 --exclude=*.jpeg --exclude=*.png --exclude=*.pdf --exclude=*.txt dir* /4/', sources: ['dir*'], dest: '/4/', excludes: ['*.mp3', '*.jpeg', '*.png', '*.pdf', '*.txt'], want: { 'file-302.mpeg': '10' } },
+    { name: 'builder5: ADD --exclude=*.mp* --exclude=*.jpeg --exclude=*.png --exclude=*.pdf dir* /5', sources: ['dir*'], dest: '/5', excludes: ['*.mp*', '*.jpeg', '*.png', '*.pdf'], want: { 'file-102.txt': '3' } },
+    { name: 'builder6: ADD --exclude=* dir* /6 (empty destination directory)', sources: ['dir*'], dest: '/6', excludes: ['*'], want: {} },
+  ];
+  let passed = 0;
+  after(() => console.log(`testExcludedFilesOnCopy builders: ${passed}/${builders.length} passed`));
+  for (const b of builders) {
+    it(b.name, async () => {
+      fresh(SRC);
+      await run(b.sources, b.dest, { excludes: b.excludes });
+      const root = join(dst, b.dest);
+      const files = Object.fromEntries(Object.entries(readTree(root)).filter(([, v]) => v.startsWith('f:')).map(([k, v]) => [k, v.slice(2)]));
+      assert.deepEqual(files, b.want);
+      passed++;
+    });
+  }
+});

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { childSkip, excludeFilter, resolveSources, type IgnoreFn, type SourceMatch } from '../fs/copy-sources.js';
+import { childSkip, excludeFilter, keepMatch, resolveSources, type IgnoreFn, type SourceMatch } from '../fs/copy-sources.js';
 import { StatCache } from './stat-cache.js';
 
 export interface HashOptions {
@@ -60,7 +60,7 @@ export async function selectEntries(root: string, sources: string[], opts: HashO
       allowEmptyWildcard: opts.allowEmptyWildcard ?? true,
       rootName: opts.rootName ?? 'build context',
     })
-  ).filter((m) => m.rel === '' || !isExcluded(m.rel, m.stat.isDirectory()));
+  ).filter((m) => keepMatch(m, isExcluded));
   const out: SelectedEntry[] = [];
   for (const m of matches) {
     const skip = childSkip(m, opts.ignore, isExcluded);

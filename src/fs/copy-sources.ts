@@ -220,6 +220,16 @@ export function excludeFilter(patterns: string[]): (path: string, isDir: boolean
   return (path, isDir) => (isDir ? m.canSkipDir(path) : m.ignored(path));
 }
 
+/**
+ * Whether a match survives --exclude. BuildKit applies excludes to what is
+ * below a matched directory (relative to it), never to the directory itself
+ * (`--exclude=* dir*` leaves an empty destination); a matched file is tested
+ * by its path relative to the source root (`--exclude=*.txt hom*`).
+ */
+export function keepMatch(m: SourceMatch, isExcluded: (p: string, isDir: boolean) => boolean): boolean {
+  return m.rel === '' || m.stat.isDirectory() || !isExcluded(m.rel, false);
+}
+
 /** The filter for entries below a match: --exclude (relative to the match) and .dockerignore (relative to the root). */
 export function childSkip(
   m: SourceMatch,

@@ -15,7 +15,7 @@
  */
 import { StagecraftError } from '../errors.js';
 import { parseChmod } from './copy-chmod.js';
-import { childSkip, excludeFilter, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
+import { childSkip, excludeFilter, keepMatch, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
 import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
@@ -72,7 +72,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
       allowEmptyWildcard: opts.allowEmptyWildcard ?? true,
       rootName: opts.sourceName ?? 'build context',
     })
-  ).filter((m) => m.rel === '' || !isExcluded(m.rel, m.stat.isDirectory()));
+  ).filter((m) => keepMatch(m, isExcluded));
 
   const copier = new TreeCopier({
     chown: opts.chown,
