@@ -20,6 +20,7 @@ export interface LexOptions {
 export class LexError extends Error {}
 
 const EOF = -1;
+const maxNesting = 1000;
 const letter = /^\p{L}$/u;
 const digit = /^\p{Nd}$/u;
 
@@ -84,6 +85,7 @@ class HeredocLexer {
   private rawEscapes: boolean;
   private readonly shared = new WordBuffer();
   private readonly escape = 0x5c;
+  private depth = 0;
 
   constructor(input: string, private readonly opts: LexOptions) {
     this.cps = Array.from(input, (c) => c.codePointAt(0)!);
@@ -104,6 +106,9 @@ class HeredocLexer {
   }
 
   private processStopOn(stop: number, rawEscapes: boolean): [string, string[]] {
+    // Go's growable stacks take any nesting; ours does not. Past this depth
+    // the word is treated as unlexable (no heredoc), a documented deviation.
+    if (++this.depth > maxNesting) throw new LexError('substitutions nested too deeply');
     let result = '';
     this.shared.text = '';
     const words = new Words(this.shared);
@@ -149,6 +154,7 @@ class HeredocLexer {
       return [result, words.getWords()];
     } finally {
       this.rawEscapes = saved;
+      this.depth--;
     }
   }
 

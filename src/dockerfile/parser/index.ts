@@ -27,3 +27,5 @@ export {
 export { splitCommand, extractBuilderFlags } from './split-command.js';
 export { goQuote, goQuoteSlice } from './go-compat.js';
 export { newNode, nodeList, nodeValues } from './node.js';
+export { print, type PrintDirectives } from './print.js';
+export { semanticallyEqual } from './equal.js';
