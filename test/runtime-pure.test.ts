@@ -61,7 +61,7 @@ describe('generateSpec', () => {
     assert.equal(s.process.cwd, '/rel');
     assert.deepEqual(s.process.user, { uid: 5, gid: 6, additionalGids: [7, 8] });
     assert.equal(s.linux.cgroupsPath, '/sc/x');
-    assert.deepEqual(mountTargets(s), ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/etc/hosts', '/etc/resolv.conf', '/cache']);
+    assert.deepEqual(mountTargets(s), ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup', '/etc/hosts', '/etc/resolv.conf', '/cache']);
     const hosts = s.mounts.find((m) => m.destination === '/etc/hosts')!;
     assert.equal(hosts.source, '/b/hosts');
     assert.ok(hosts.options.includes('ro'));

@@ -5,8 +5,9 @@
  * capability set, Docker's masked and read-only /proc and /sys paths, private
  * mount/pid/ipc/uts namespaces, host networking unless network is 'none'
  * (then a private network namespace), /etc/hosts and /etc/resolv.conf bound
- * read-only from files we generate. No seccomp/AppArmor profile and no cgroup
- * limits (see the report for gaps).
+ * read-only from files we generate, /sys/fs/cgroup read-only. No
+ * seccomp/AppArmor profile and no cgroup limits; with no cgroupsPath runc puts
+ * the container in /<id> under each controller (works on this hybrid v1/v2 host).
  */
 
 export type NetworkMode = 'host' | 'none';
@@ -103,6 +104,7 @@ export function standardMounts(hostsPath: string, resolvConfPath: string): OciMo
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
     { destination: '/etc/hosts', type: 'bind', source: hostsPath, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: resolvConfPath, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
   ];
