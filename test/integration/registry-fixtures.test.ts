@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -62,7 +62,7 @@ describe('registry fixtures', () => {
   });
   after(async () => {
     await reg?.stop();
-    console.log(`registry fixture checks: ${checks}/4 passed`);
+    console.log(`registry fixture checks: ${checks}/5 passed`);
   });
 
   it('serves the distribution API on 127.0.0.1', async () => {
@@ -138,6 +138,42 @@ describe('registry fixtures', () => {
       assert.doesNotMatch(again.stderr, /building/);
     } finally {
       await rm(cache, { recursive: true, force: true });
+    }
+    checks++;
+  });
+
+  it('leaves no registry process behind when the test process exits or is killed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stagecraft-leak-'));
+    const alive = (pid: number): boolean => {
+      try { process.kill(pid, 0); return true; } catch { return false; }
+    };
+    try {
+      for (const ending of ['exit', 'SIGKILL'] as const) {
+        const script = join(dir, `child-${ending}.mts`);
+        await writeFile(script, [
+          `import { startRegistry } from ${JSON.stringify(join(repoRoot, 'test/support/registry.ts'))};`,
+          'const r = await startRegistry();',
+          'console.log(r.pid);',
+          ending === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);',
+        ].join('\n'));
+        const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+        const exited = new Promise((r) => child.once('exit', r));
+        const pid = await new Promise<number>((resolve, reject) => {
+          child.stdout.setEncoding('utf8').once('data', (s: string) => resolve(Number.parseInt(s, 10)));
+          child.once('exit', (code) => reject(new Error(`child exited (${code}) before starting a registry`)));
+        });
+        assert.ok(pid > 0);
+        if (ending === 'SIGKILL') {
+          assert.ok(alive(pid), 'the registry runs while its parent does');
+          child.kill('SIGKILL');
+        }
+        await exited;
+        const deadline = Date.now() + 5000;
+        while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(alive(pid), false, `registry pid ${pid} outlived its parent (${ending})`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
     checks++;
   });

@@ -34,6 +34,8 @@ export interface RunningRegistry {
   url: string;
   /** Storage root (filesystem driver). */
   storageDir: string;
+  /** Process id of the registry. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -175,7 +177,7 @@ async function startOnce(opts: StartRegistryOptions): Promise<RunningRegistry> {
     await stop();
     throw e;
   }
-  return { host, url, storageDir, stop };
+  return { host, url, storageDir, pid: child.pid ?? 0, stop };
 }
 
 /** Starts a fresh, empty registry on 127.0.0.1 and waits until it answers. */
