@@ -36,11 +36,12 @@ export function dispatchCopy(
   const isAdd = ins.kind === 'add';
   const fail = (msg: string): StagecraftError => new StagecraftError('COPY', msg, { location });
   const chown = ins.chown ? b.expand(ins.chown, location) : '';
-  const chmod = ins.chmod ? b.expand(ins.chmod, location) : '';
+  // BuildKit expands --chown, ADD --checksum, sources and destination; --chmod and --exclude stay literal.
+  const chmod = ins.chmod ?? '';
   const checksum = ins.kind === 'add' && ins.checksum ? b.expand(ins.checksum, location) : '';
   const sources = ins.sourcePaths.map((s) => b.expand(s, location));
   const destPath = b.expand(ins.destPath, location);
-  const excludes = ins.excludes.map((e) => b.expand(e, location));
+  const excludes = [...ins.excludes];
   const inline = ins.sourceContents.map((c) => ({
     name: c.path,
     content: c.expand ? b.expandRaw(c.data, location) : c.data,
