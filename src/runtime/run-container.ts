@@ -13,7 +13,7 @@ import { StagecraftError } from '../errors.js';
 import { run as runTool, type OciRuntime } from './detect.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { LineSplitter } from './line-splitter.js';
-import { generateSpec, type ExtraMount, type NetworkMode, type OciSpec, type ProcessUser } from './spec.js';
+import { generateSpec, type ExtraMount, type NetworkMode, type ProcessUser } from './spec.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -37,8 +37,6 @@ export interface RunContainerOptions {
   onOutput?: (stream: OutputStream, chunk: Buffer) => void;
   signal?: AbortSignal;
   cgroupsPath?: string;
-  /** Called with the spec before it is written (tests, debugging). */
-  onSpec?: (spec: OciSpec) => void;
 }
 
 export interface RunContainerResult {
@@ -73,7 +71,6 @@ export async function runContainer(o: RunContainerOptions): Promise<RunContainer
       network: o.network, hostsPath, resolvConfPath: resolvPath, extraMounts: o.extraMounts, cgroupsPath: o.cgroupsPath,
       nofile: await nofileLimit(),
     });
-    o.onSpec?.(spec);
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
 
     const child = spawn(rt.path, ['--root', rt.stateRoot, '--log', logPath, '--log-format', 'json', 'run', '--bundle', bundle, id], {

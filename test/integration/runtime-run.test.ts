@@ -17,7 +17,7 @@ import {
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 15;
+const TOTAL = 17;
 
 describe('RUN step with runc on overlay', { skip }, () => {
   let base: string;
@@ -223,6 +223,25 @@ describe('RUN step with runc on overlay', { skip }, () => {
     for (const p of ['cache', 'mnt', 'mnt/data']) assert.ok(r.removedStubs.includes(p), `${p} removed`);
     const { items } = await layerOf(r.upperDir);
     assert.deepEqual(items, []);
+    passed++;
+  });
+
+  it('runs steps in parallel, each in its own snapshot and container', async () => {
+    const rs = await Promise.all([0, 1, 2].map((i) => step(`echo ${i} > /p${i}; echo out${i}`)));
+    for (const [i, r] of rs.entries()) {
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout, `out${i}\n`);
+      const { items } = await layerOf(r.upperDir);
+      assert.deepEqual(items.map((x) => x.name), [`p${i}`]);
+    }
+    passed++;
+  });
+
+  it('a missing working directory is created by the runtime and kept in the layer (like BuildKit)', async () => {
+    const r = await step('pwd', { cwd: '/work/dir' });
+    assert.equal(r.stdout, '/work/dir\n');
+    const { items } = await layerOf(r.upperDir);
+    assert.deepEqual(items.map((x) => x.name), ['work/', 'work/dir/']);
     passed++;
   });
 
