@@ -12,7 +12,7 @@
 import type { Node } from '../ast.js';
 import { StagecraftError } from '../../errors.js';
 import { semanticallyEqual } from './equal.js';
-import { isGoSpace } from './go-compat.js';
+import { isGoSpace, trimSpace } from './go-compat.js';
 import { type EscapeToken, lineParsers } from './line-parsers.js';
 import { matchDirectiveLine } from './directives.js';
 import { nodeValues } from './node.js';
@@ -122,16 +122,18 @@ function lineVariants(node: Node): string[] {
 
 function reproduces(text: string, node: Node, escape: EscapeToken): boolean {
   try {
-    const { ast } = parse((escape === '`' ? '# escape=`\n' : '') + text);
+    const { ast } = parse((escape === '`' ? '# escape=`\n' : '\n') + text);
     return ast.children.length === 1 && semanticallyEqual(ast.children[0]!, node);
   } catch {
     return false;
   }
 }
 
-function printInstruction(node: Node, escape: EscapeToken): string {
+function printInstruction(node: Node, escape: EscapeToken, last: boolean): string {
   const bodies = node.heredocs.map((h) => h.content + h.name + '\n').join('');
-  const candidates = lineVariants(node);
+  // An empty keyword comes from a line continuation that runs into the end
+  // of the file; only a lone escape token on the last line writes it.
+  const candidates = node.value === '' ? (last ? [escape] : []) : lineVariants(node);
   if (node.original !== '') candidates.push(node.original);
   for (const line of candidates) {
     const text = line + '\n' + bodies;
@@ -142,8 +144,9 @@ function printInstruction(node: Node, escape: EscapeToken): string {
   });
 }
 
+/** Text that reads back unchanged from a `# ` line (comments are stored trimmed). */
 function oneLine(s: string): boolean {
-  return s !== '' && !/[\r\n]/.test(s) && s.trim() === s;
+  return s !== '' && !s.includes('\n') && trimSpace(s) === s;
 }
 
 /**
@@ -160,9 +163,10 @@ export function print(ast: Node, escapeToken: EscapeToken = '\\', directives: Pr
   // like a directive stays a comment.
   const first = instructions[0]?.prevComment[0];
   if (out !== '' || (first !== undefined && matchDirectiveLine(`# ${first}`, '#'))) out += '\n';
-  for (const node of instructions) {
+  instructions.forEach((node, i) => {
     for (const c of node.prevComment) if (oneLine(c)) out += `# ${c}\n`;
-    out += printInstruction(node, escapeToken);
-  }
-  return out;
+    out += printInstruction(node, escapeToken, i === instructions.length - 1);
+  });
+  // The first line loses one leading BOM when read back.
+  return out.startsWith('\ufeff') ? '\n' + out : out;
 }
