@@ -76,6 +76,17 @@ function check(section: string, fn: () => void): void {
   }
 }
 
+const LINT = ['buildkit', 'derived', 'linter', 'lint_cases.json'];
+const lintSkip = corpusMissing(...LINT);
+interface LintCase {
+  dockerfile: string;
+  buildErr?: string;
+  buildErrLocation?: number;
+  frontendAttrs?: Record<string, string>;
+  test?: string;
+}
+const lintCases: LintCase[] = lintSkip ? [] : (JSON.parse(readFileSync(conformancePath(...LINT), 'utf8')) as { cases: LintCase[] }).cases;
+
 after(() => {
   for (const [section, t] of tally) console.log(`dockerfile2llb ${section}: ${t.pass}/${t.total} passed`);
 });
@@ -165,4 +176,40 @@ describe('dockerfile2llb convert_cases', { skip }, () => {
       );
     }
   });
+});
+
+/**
+ * lint_cases.json cases whose build fails: those failing in the planner must
+ * fail with BuildKit's exact message and line. Others belong elsewhere and are
+ * listed with the reason.
+ */
+describe('lint_cases build errors decided by the planner', { skip: lintSkip }, () => {
+  for (const [i, c] of lintCases.entries()) {
+    if (c.buildErr === undefined) continue;
+    const err = c.buildErr;
+    if (err.startsWith('lint violation found')) {
+      console.log(`lint case #${i}: not a planner error (lint rules promoted to errors belong to the linter): ${err}`);
+      continue;
+    }
+    if (err.startsWith('dockerfile parse error')) {
+      console.log(`lint case #${i}: not a planner error (raised while parsing instructions): ${err}`);
+      continue;
+    }
+    it(`#${i} ${err}`, () =>
+      check('lint buildErr', () => {
+        const buildArgs: Record<string, string> = {};
+        for (const [k, v] of Object.entries(c.frontendAttrs ?? {})) if (k.startsWith('build-arg:')) buildArgs[k.slice(10)] = v;
+        const r = parse(c.dockerfile, { file: 'Dockerfile' });
+        const linux = { os: 'linux', architecture: 'amd64' };
+        assert.throws(
+          () => planAll({ ...parseStages(r.ast), escapeToken: r.escapeToken }, { buildArgs, platform: linux, buildPlatform: linux }, () => ({})),
+          (e: Error & { location?: { startLine: number } }) => {
+            assert.equal(e.message, err);
+            if (c.buildErrLocation !== undefined) assert.equal(e.location?.startLine, c.buildErrLocation);
+            return true;
+          },
+        );
+      }),
+    );
+  }
 });

@@ -8,9 +8,9 @@
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { Instruction, Stage, ArgInstruction, InstructionLocation } from '../dockerfile/instructions/types.js';
 import { splitCsvRecord } from '../dockerfile/instructions/go-values.js';
-import { closest } from '../dockerfile/instructions/suggest.js';
 import { ShellLex } from '../dockerfile/shell/index.js';
-import { formatPlatform as formatOciPlatform, parsePlatform } from '../oci/platform.js';
+import { parsePlatformSpec } from './platform-spec.js';
+import { withSuggestion, withSuggestionAny } from './suggest.js';
 import { evaluateMetaArgs, predefinedArgs, relocate } from './args.js';
 import type { EnvList } from './env-list.js';
 import type { BuildGraph, BuildRequest, PlannedStage, StageBase, StepSource } from './types.js';
@@ -157,19 +157,23 @@ export function planGraph(parsed: ParsedStages, req: BuildRequest): GraphResult 
     }
     let platform: string | undefined;
     if (st.from.platform !== undefined && st.from.platform !== '') {
+      const v = st.from.platform;
+      let expansion: { result: string; unmatched: Set<string> };
       try {
-        platform = lex.processWord(st.from.platform, globalArgs.pairs());
+        expansion = lex.processWordWithMatches(v, globalArgs.pairs());
       } catch (e) {
         throw relocate(e, location);
       }
-      if (platform === '') {
-        throw new StagecraftError('STAGE', `empty platform value from expression ${st.from.platform}`, { location });
+      const options = globalArgs.keys();
+      if (expansion.result === '') {
+        throw new StagecraftError('STAGE', withSuggestionAny(`empty platform value from expression ${v}`, expansion.unmatched, options), { location });
       }
-      const parsedPlatform = parsePlatform(platform);
-      if (!parsedPlatform) {
-        throw new StagecraftError('STAGE', `failed to parse platform ${st.from.platform}: "${platform}": unknown operating system or architecture: invalid argument`, { location });
+      const parsedPlatform = parsePlatformSpec(expansion.result, req.buildPlatform);
+      if ('error' in parsedPlatform) {
+        const msg = withSuggestionAny(parsedPlatform.error, expansion.unmatched, options);
+        throw new StagecraftError('STAGE', `failed to parse platform ${v}: ${msg}`, { location });
       }
-      platform = formatOciPlatform(parsedPlatform);
+      platform = parsedPlatform.platform;
     }
     const parentIndex = byName.get(baseName);
     const base: StageBase =
@@ -200,9 +204,8 @@ export function planGraph(parsed: ParsedStages, req: BuildRequest): GraphResult 
     const t = byName.get(req.target.toLowerCase());
     if (t === undefined) {
       const names = planned.map((p) => p.displayName);
-      const match = closest(req.target, names, true);
-      const msg = `target stage ${JSON.stringify(req.target)} could not be found`;
-      throw new StagecraftError('STAGE', match === undefined ? msg : `${msg} (did you mean ${match}?)`, {
+      const msg = withSuggestion(`target stage ${JSON.stringify(req.target)} could not be found`, req.target, names, true);
+      throw new StagecraftError('STAGE', msg, {
         hint: names.length > 0 ? `stages: ${names.join(', ')}` : undefined,
       });
     }
