@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
-import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from './overlay-tar.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../tar/header.js';
 import { isOpaqueDir, isOverlayXattr, readTreeXattrs, type Xattrs } from './overlay-xattr.js';
 
 export { cleanUpper } from './overlay-stubs.js';
@@ -63,16 +63,16 @@ export async function writeLayerFromUpper(
   let entries = 0;
 
   let lastYield = Date.now();
-  const emit = async (entry: TarEntry, abs?: string): Promise<void> => {
+  const emit = async (entry: TarHeader, abs?: string): Promise<void> => {
     const header = encodeHeader(entry);
     entries++;
     if (entry.type === 'file' && entry.size > 0 && abs) {
       const pad = Buffer.alloc(padding(entry.size));
       if (entry.size <= SMALL_FILE) {
-        await sink.write(Buffer.concat([header, readSmallFile(abs, entry.size, entry.name), pad]));
+        await sink.write(Buffer.concat([header, readSmallFile(abs, entry.size, entry.path), pad]));
       } else {
         await sink.write(header);
-        await sink.copyFile(abs, entry.size, entry.name);
+        await sink.copyFile(abs, entry.size, entry.path);
         if (pad.length) await sink.write(pad);
       }
     } else {
@@ -107,14 +107,14 @@ export async function writeLayerFromUpper(
       const base = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
 
       if (isWhiteout(st)) {
-        await emit({ name: tarName, type: 'file', size: 0, mode: 0, uid: base.uid, gid: base.gid, mtime: base.mtime });
+        await emit({ path: tarName, type: 'file', size: 0, mode: 0, uid: base.uid, gid: base.gid, mtime: base.mtime });
         continue;
       }
       const attrs = layerXattrs(xattrs.get(childRel));
       if (st.isDirectory()) {
-        await emit({ ...base, name: tarName, type: 'directory', size: 0, xattrs: attrs });
+        await emit(withXattrs({ ...base, path: tarName, type: 'dir', size: 0 }, attrs));
         if (isOpaqueDir(xattrs.get(childRel))) {
-          await emit({ ...base, name: `${tarName}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, xattrs: undefined });
+          await emit({ ...base, path: `${tarName}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0 });
         }
         await walkDir(childRel);
         continue;
@@ -123,20 +123,20 @@ export async function writeLayerFromUpper(
         const key = `${st.dev}:${st.ino}`;
         const first = links.get(key);
         if (first !== undefined) {
-          await emit({ ...base, name: tarName, type: 'link', size: 0, linkname: first });
+          await emit({ ...base, path: tarName, type: 'hardlink', size: 0, linkname: first });
           continue;
         }
         links.set(key, tarName);
       }
       if (st.isFile()) {
-        await emit({ ...base, name: tarName, type: 'file', size: Number(st.size), xattrs: attrs }, childAbs);
+        await emit(withXattrs({ ...base, path: tarName, type: 'file', size: Number(st.size) }, attrs), childAbs);
       } else if (st.isSymbolicLink()) {
-        await emit({ ...base, name: tarName, type: 'symlink', size: 0, linkname: readlinkSync(childAbs), xattrs: attrs });
+        await emit(withXattrs({ ...base, path: tarName, type: 'symlink', size: 0, linkname: readlinkSync(childAbs) }, attrs));
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = splitDev(st.rdev);
-        await emit({ ...base, name: tarName, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs: attrs });
+        await emit(withXattrs({ ...base, path: tarName, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', size: 0, devmajor: major, devminor: minor }, attrs));
       } else if (st.isFIFO()) {
-        await emit({ ...base, name: tarName, type: 'fifo', size: 0, xattrs: attrs });
+        await emit(withXattrs({ ...base, path: tarName, type: 'fifo', size: 0 }, attrs));
       }
     }
   };
@@ -191,11 +191,18 @@ export function splitDev(rdev: bigint | number): { major: number; minor: number 
   return { major, minor };
 }
 
-function layerXattrs(attrs: Xattrs | undefined): Map<string, Buffer> | undefined {
+/** The attributes a layer keeps: all but overlay's own bookkeeping. */
+function layerXattrs(attrs: Xattrs | undefined): Record<string, Buffer> | undefined {
   if (!attrs) return undefined;
-  const kept = new Map<string, Buffer>();
-  for (const [k, v] of attrs) if (!isOverlayXattr(k)) kept.set(k, v);
-  return kept.size ? kept : undefined;
+  const kept: Record<string, Buffer> = {};
+  let any = false;
+  for (const [k, v] of attrs) if (!isOverlayXattr(k)) { kept[k] = v; any = true; }
+  return any ? kept : undefined;
+}
+
+function withXattrs(h: TarHeader, attrs: Record<string, Buffer> | undefined): TarHeader {
+  if (attrs) h.xattrs = attrs;
+  return h;
 }
 
 /** Writes to `out` with backpressure while hashing and counting. */
