@@ -195,7 +195,7 @@ export class RegistryClient {
 
   async #blobResponse(ref: Reference, digest: string): Promise<HttpResponse> {
     const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/blobs/${digest}`, {
-      scope: pullScope(ref.repository), repository: ref.repository,
+      scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
     });
     if (res.status !== 200) throw await this.#failure(ref, res, `blob ${digest} of ${ref.familiar()}`);
     return res;
@@ -203,7 +203,7 @@ export class RegistryClient {
 
   async #manifest(ref: Reference, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
     const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
-      accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository,
+      accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
     });
     if (res.status !== 200) throw await this.#failure(ref, res, `image ${ref.familiar()}`);
     const raw = await readBytes(res, MAX_MANIFEST_BYTES);

@@ -37,6 +37,8 @@ export interface RequestOptions {
   scope?: string | undefined;
   /** Repository for error messages. */
   repository?: string | undefined;
+  /** Registry name for credential lookup when it differs from the API host (docker.io → registry-1.docker.io). */
+  registry?: string | undefined;
 }
 
 /** The host part of `host[:port]` or `[v6]:port`. */
@@ -175,7 +177,7 @@ export class Transport {
   /** Works out an Authorization header for a 401, or undefined when we have none to offer. */
   async #answer(host: string, challenges: AuthChallenge[], opts: RequestOptions): Promise<CachedAuth | undefined> {
     const bearer = challenges.find((c) => c.scheme === 'bearer');
-    const creds = await this.#opts.credentials?.(host);
+    const creds = await this.#opts.credentials?.(opts.registry ?? host);
     if (bearer) return this.#token(host, bearer, opts, creds);
     if (challenges.some((c) => c.scheme === 'basic') && creds) {
       const header = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;

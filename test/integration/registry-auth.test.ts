@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Descriptor, Digest } from '../../src/oci/index.js';
-import { RegistryClient, RegistryError, type BlobSink, type Credentials } from '../../src/registry/index.js';
+import { dockerConfigCredentials, RegistryClient, RegistryError, type BlobSink, type Credentials } from '../../src/registry/index.js';
 import { hostPlatform, pushBaseImages } from '../support/base-images.js';
 import { startRegistry, startTokenServer, writeHtpasswd, type RunningRegistry, type TokenServer } from '../support/registry.js';
 
@@ -74,7 +74,7 @@ describe('registry authentication', () => {
   let privateTokens: TokenServer;
   let privateBearer: RunningRegistry;
   let passed = 0;
-  const total = 7;
+  const total = 8;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'stagecraft-auth-'));
@@ -254,6 +254,22 @@ describe('registry authentication', () => {
       assert.deepEqual(asked, [], 'an open registry never triggers a credentials lookup');
       await client.resolve(`${basic.host}/busybox:latest`, platform);
       assert.ok(asked.length > 0 && asked.every((h) => h === basic.host));
+    } finally {
+      client.close();
+    }
+    passed++;
+  });
+
+  it('pulls with credentials from a docker config.json', async () => {
+    const configDir = join(work, 'docker-config');
+    await mkdir(configDir, { recursive: true });
+    await writeFile(join(configDir, 'config.json'), JSON.stringify({
+      auths: { [`http://${basic.host}/v2/`]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') } },
+    }));
+    const client = new RegistryClient({ credentials: dockerConfigCredentials({ configDir }) });
+    try {
+      const image = await client.resolve(`${basic.host}/busybox:latest`, platform);
+      assert.deepEqual(image.config.parsed.config?.Cmd, ['sh']);
     } finally {
       client.close();
     }
