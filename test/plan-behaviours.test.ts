@@ -178,6 +178,28 @@ const cases: Case[] = [
       assert.deepEqual(p.target.config.Env, [`PATH=${DEFAULT_PATH}`]);
     },
   },
+  {
+    name: '--from index errors; RUN --mount=from takes names only (a number is an image name)',
+    from: 'dockerfile2llb findStateByIndex / detectRunMount',
+    run: () => {
+      expectError(() => plan('FROM busybox\nCOPY --from=5 /a /b\n'), 'invalid stage index 5', 2);
+      expectError(() => plan('FROM busybox\nCOPY --from=-1 /a /b\n'), 'invalid stage index -1', 2);
+      const p = plan('FROM busybox AS a\nRUN true\nFROM busybox\nRUN --mount=from=0,target=/m ls\nRUN --mount=from=A,target=/n ls\n');
+      assert.deepEqual(runs(p.target).map((r) => r.mounts[0]!.type === 'bind' ? r.mounts[0]!.from : undefined), [
+        { kind: 'image', ref: '0' },
+        { kind: 'stage', index: 0 },
+      ]);
+    },
+  },
+  {
+    name: 'progress prefix pads the index to the width of the total',
+    from: 'dockerfile2llb prefixCommand',
+    run: () => {
+      assert.equal(progressPrefix('', 2, 10), '[ 2/10] ');
+      assert.equal(progressPrefix('builder', 12, 120), '[builder  12/120] ');
+      assert.equal(progressPrefix('stage-1', 1, 1), '[stage-1 1/1] ');
+    },
+  },
   // ---------------------------------------------------------------- targets
   {
     name: 'unknown target suggests the closest stage name',
@@ -640,6 +662,19 @@ const cases: Case[] = [
     run: () => {
       expectError(() => plan('FROM busybox\nONBUILD FROM alpine\n'), /FROM isn't allowed as an ONBUILD trigger/);
       expectError(() => plan('FROM busybox\nONBUILD ONBUILD RUN x\n'), /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/);
+    },
+  },
+  {
+    name: 'ONBUILD RUN <<EOF is stored with its body and runs in the child (in-file and from an image config)',
+    from: 'testOnBuildHeredoc',
+    run: () => {
+      const p = plan('FROM busybox AS base\nONBUILD RUN <<EOF\necho hello > /out\nEOF\nFROM base AS child\n');
+      const stored = p.results.get(0)!.config.OnBuild!;
+      assert.deepEqual(stored, ['RUN <<EOF\necho hello > /out\nEOF']);
+      assert.deepEqual(runs(p.target)[0]!.args, ['/bin/sh', '-c', 'echo hello > /out\n']);
+      const q = plan('FROM img\n', { images: { img: { OnBuild: stored } } });
+      assert.deepEqual(runs(q.target)[0]!.args, ['/bin/sh', '-c', 'echo hello > /out\n']);
+      assert.equal(q.target.steps[0]!.name, 'ONBUILD RUN <<EOF (echo hello > /out)');
     },
   },
   // ---------------------------------------------------------------- RUN
