@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { encodeDocument, buildManifest, parseImageConfig, parseManifest } from '../oci/documents.js';
-import { isDigest, type Digest } from '../oci/digest.js';
+import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { isManifestMediaType, MediaType, type Compression } from '../oci/media-types.js';
 import { Annotation, type Descriptor, type ImageConfig, type Manifest } from '../oci/types.js';
 import type { ExtractOptions } from '../tar/extract.js';
@@ -118,8 +118,10 @@ export class Store {
    * the store, or layers only unpacked, whose uncompressed tar is then
    * materialised). Returns the manifest digest.
    */
-  async writeImage(image: { config: ImageConfig; layers: Descriptor[]; annotations?: Record<string, string> }): Promise<Digest> {
-    const diffIds = image.config.rootfs.diff_ids;
+  async writeImage(image: { config: ImageConfig | Uint8Array; layers: Descriptor[]; annotations?: Record<string, string> }): Promise<Digest> {
+    // Raw config bytes are stored exactly (a loaded image keeps its image id).
+    const parsed = image.config instanceof Uint8Array ? parseImageConfig(image.config) : image.config;
+    const diffIds = parsed.rootfs.diff_ids;
     if (diffIds.length !== image.layers.length) {
       throw new StagecraftError('INTERNAL', `image config lists ${diffIds.length} diff_ids but ${image.layers.length} layers were given`);
     }
@@ -131,7 +133,9 @@ export class Store {
       }
       throw new StagecraftError('NOT_FOUND', `layer blob ${l.digest} is not in the local store`);
     }
-    const config = encodeDocument(image.config, MediaType.ociConfig);
+    const config = image.config instanceof Uint8Array
+      ? { raw: image.config, descriptor: { mediaType: MediaType.ociConfig, digest: sha256(image.config), size: image.config.byteLength } }
+      : encodeDocument(image.config, MediaType.ociConfig);
     await this.blobs.put(config.descriptor, config.raw);
     const manifest = encodeDocument(buildManifest(config.descriptor, image.layers, image.annotations), MediaType.ociManifest);
     await this.blobs.put(manifest.descriptor, manifest.raw);
