@@ -26,6 +26,6 @@ export {
 } from './line-parsers.js';
 export { splitCommand, extractBuilderFlags } from './split-command.js';
 export { goQuote, goQuoteSlice } from './go-compat.js';
-export { newNode, nodeList, nodeValues } from './node.js';
+export { newNode, nodeList, nodeValues, keywordAsWritten } from './node.js';
 export { print, type PrintDirectives } from './print.js';
 export { semanticallyEqual } from './equal.js';

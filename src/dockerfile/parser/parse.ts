@@ -93,7 +93,7 @@ export function newNodeFromLine(line: string, escape: EscapeToken, comments: str
   const frames: { line: string; cmd: string; flags: string[]; args: string }[] = [];
   let cur = line;
   for (;;) {
-    const sp = splitCommand(cur);
+    const sp = splitCommand(cur, escape);
     const cmd = lowerKeyword(sp.cmd);
     frames.push({ line: cur, cmd, flags: sp.flags, args: sp.args });
     if (cmd !== 'onbuild' || sp.args === '') break;

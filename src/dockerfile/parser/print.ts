@@ -33,7 +33,8 @@ function keywordText(value: string): string {
  * A flag as the flag reader reads it back: flags hold one character per
  * UTF-8 byte (see split-command.ts), so the bytes are written as UTF-8.
  */
-function flagText(flag: string): string | undefined {
+function flagText(flag: string, escape: EscapeToken): string | undefined {
+  const esc = escape.charCodeAt(0);
   if (!flag.startsWith('--') || flag === '--') return undefined;
   const bytes = new Uint8Array(flag.length);
   let special = false;
@@ -41,7 +42,7 @@ function flagText(flag: string): string | undefined {
     const c = flag.charCodeAt(i);
     if (c > 0xff) return undefined;
     bytes[i] = c;
-    if (isGoSpace(c) || c === 0x22 || c === 0x27 || c === 0x5c) special = true;
+    if (isGoSpace(c) || c === 0x22 || c === 0x27 || c === esc) special = true;
   }
   let text: string;
   try {
@@ -50,7 +51,9 @@ function flagText(flag: string): string | undefined {
     return undefined;
   }
   if (!special) return text;
-  return '--"' + text.slice(2).replace(/[\\"]/g, (m) => '\\' + m) + '"';
+  let quoted = '';
+  for (const ch of text.slice(2)) quoted += ch === '"' || ch === escape ? escape + ch : ch;
+  return '--"' + quoted + '"';
 }
 
 function jsonArray(values: string[]): string {
@@ -100,11 +103,11 @@ function argsVariants(node: Node): string[] {
 }
 
 /** Candidate lines for one instruction, ONBUILD chains included. */
-function lineVariants(node: Node): string[] {
+function lineVariants(node: Node, escape: EscapeToken): string[] {
   let prefix = '';
   let n = node;
   for (;;) {
-    const flags = n.flags.map(flagText);
+    const flags = n.flags.map((f) => flagText(f, escape));
     if (flags.some((f) => f === undefined)) return [];
     const head = [keywordText(n.value), ...(flags as string[])].join(' ');
     if (n.value !== 'onbuild') {
@@ -133,7 +136,7 @@ function printInstruction(node: Node, escape: EscapeToken, last: boolean): strin
   const bodies = node.heredocs.map((h) => h.content + h.name + '\n').join('');
   // An empty keyword comes from a line continuation that runs into the end
   // of the file; only a lone escape token on the last line writes it.
-  const candidates = node.value === '' ? (last ? [escape] : []) : lineVariants(node);
+  const candidates = node.value === '' ? (last ? [escape] : []) : lineVariants(node, escape);
   if (node.original !== '') candidates.push(node.original);
   for (const line of candidates) {
     const text = line + '\n' + bodies;

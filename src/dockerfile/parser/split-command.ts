@@ -16,12 +16,12 @@ export interface SplitCommand {
   args: string;
 }
 
-export function splitCommand(line: string): SplitCommand {
+export function splitCommand(line: string, escape: '\\' | '`' = '\\'): SplitCommand {
   const cmdline = splitInstructionSpace(trimSpace(line), 2);
   let args = '';
   let flags: string[] = [];
   if (cmdline.length === 2) {
-    [args, flags] = extractBuilderFlags(cmdline[1]!);
+    [args, flags] = extractBuilderFlags(cmdline[1]!, escape);
   }
   return { cmd: cmdline[0]!, flags, args: trimSpace(args) };
 }
@@ -30,8 +30,12 @@ const SPACES = 0;
 const WORD = 1;
 const QUOTE = 2;
 
-/** Returns [rest of line, flags]. */
-export function extractBuilderFlags(line: string): [string, string[]] {
+/**
+ * Returns [rest of line, flags]. The escape token (from `# escape=`) escapes
+ * the next byte inside flags.
+ */
+export function extractBuilderFlags(line: string, escape: '\\' | '`' = '\\'): [string, string[]] {
+  const esc = escape.charCodeAt(0);
   const b = utf8Encode(line);
   const n = b.length;
   const rest = (pos: number): string => utf8Decode(b.subarray(pos));
@@ -68,7 +72,7 @@ export function extractBuilderFlags(line: string): [string, string[]] {
         phase = QUOTE;
         continue;
       }
-      if (ch === 0x5c) {
+      if (ch === esc) {
         if (pos + 1 === n) continue;
         pos++;
         ch = b[pos]!;
@@ -81,7 +85,7 @@ export function extractBuilderFlags(line: string): [string, string[]] {
       phase = WORD;
       continue;
     }
-    if (ch === 0x5c) {
+    if (ch === esc) {
       if (pos + 1 === n) {
         phase = WORD;
         continue;
