@@ -2,6 +2,25 @@
  * The pure planner: parsed stages -> stage graph (planGraph) -> per-stage
  * steps, config and history (dispatchStage). No I/O: base image configs come
  * in through the dispatch context.
+ *
+ * How the build uses it:
+ *
+ *     const parsed = parse(text, { file });                  // dockerfile/parser
+ *     const { metaArgs, stages } = parseStages(parsed.ast);  // dockerfile/instructions
+ *     const graph = planGraph({ metaArgs, stages, escapeToken: parsed.escapeToken }, req);
+ *     for (const i of graph.needed) {                        // dependencies first
+ *       const base = graph.stages[i].base;                   // image: resolve ref (+ platform) to its config
+ *       // base image ONBUILD triggers may add dependencies:
+ *       //   triggerSources(config.OnBuild ?? [], graph.lookup, graph.escapeToken)
+ *       const result = dispatchStage(stages[i], {
+ *         graph, request: req, parseTrigger,
+ *         baseImageConfig,                                   // for base.kind === 'image'
+ *         parent: results.get(base.index),                   // for base.kind === 'stage'
+ *       });
+ *       // result.steps: execute in order; result.config / history / author: the stage's image
+ *     }
+ *
+ * A StepSource `{ kind: 'image', ref: 'scratch' }` means the empty filesystem.
  */
 export type * from './types.js';
 export {
