@@ -113,8 +113,10 @@ export class RegistryClient {
     if (desc.size > limit) {
       throw new RegistryError('REGISTRY', `blob ${desc.digest} of ${ref.name} is ${desc.size} bytes, more than the ${limit} allowed here`, { registry: ref.registry, repository: ref.repository });
     }
-    const res = await this.#blobResponse(ref, desc.digest);
-    const raw = await readBytes(res, limit);
+    const { raw } = await this.#withBodyRetry(ref, async () => {
+      const res = await this.#blobResponse(ref, desc.digest);
+      return { res, raw: await readBytes(res, limit) };
+    });
     verifyBytes(raw, desc.digest, desc.size, `blob ${desc.digest} of ${ref.name}`);
     return raw;
   }
@@ -186,6 +188,23 @@ export class RegistryClient {
     }
   }
 
+  /** Runs a request-and-read-body step again when the connection drops while the body arrives. */
+  async #withBodyRetry<T>(ref: Reference, step: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step();
+      } catch (e) {
+        if (e instanceof StagecraftError) throw e;
+        if (attempt >= this.#retries || !isRetryableNetworkError(e)) {
+          throw new RegistryError('REGISTRY', `reading from registry ${ref.registry} failed: ${(e as { code?: string }).code ?? (e as Error).message}`, {
+            registry: ref.registry, repository: ref.repository, retryable: isRetryableNetworkError(e), cause: e,
+          });
+        }
+        await new Promise((r) => setTimeout(r, this.#retryBaseMs * 2 ** attempt));
+      }
+    }
+  }
+
   #blobError(ref: Reference, desc: Descriptor, e: unknown): unknown {
     if (e instanceof StagecraftError) return e;
     return new RegistryError('REGISTRY', `download of ${desc.digest} from ${ref.name} failed: ${e instanceof Error ? e.message : String(e)}`, {
@@ -202,11 +221,13 @@ export class RegistryClient {
   }
 
   async #manifest(ref: Reference, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
-    const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
-      accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
+    const { res, raw } = await this.#withBodyRetry(ref, async () => {
+      const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
+        accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
+      });
+      if (res.status !== 200) throw await this.#failure(ref, res, `image ${ref.familiar()}`);
+      return { res, raw: await readBytes(res, MAX_MANIFEST_BYTES) };
     });
-    if (res.status !== 200) throw await this.#failure(ref, res, `image ${ref.familiar()}`);
-    const raw = await readBytes(res, MAX_MANIFEST_BYTES);
     const what = `manifest ${tagOrDigest} of ${ref.name}`;
     if (expect) verifyBytes(raw, expect.digest, expect.size, what);
     const digest = sha256(raw);

@@ -80,7 +80,7 @@ describe('registry client retries', () => {
   const fault: { current: Fault | undefined } = { current: undefined };
   const seen: string[] = [];
   let passed = 0;
-  const total = 4;
+  const total = 5;
 
   before(async () => {
     reg = await startRegistry();
@@ -168,6 +168,33 @@ describe('registry client retries', () => {
       assert.deepEqual(await readdir(sink.dir), [layer.digest]);
       const stored = readFileSync(join(sink.dir, layer.digest));
       assert.equal(`sha256:${createHash('sha256').update(stored).digest('hex')}`, layer.digest);
+    } finally {
+      fault.current = undefined;
+      client.close();
+    }
+    passed++;
+  });
+
+  it('reads a manifest and config again when their bodies are cut', async () => {
+    const cut = { manifest: 0, blob: 0 };
+    fault.current = (req, _res, forward) => {
+      if (/\/manifests\//.test(req.url ?? '') && cut.manifest === 0) {
+        cut.manifest++;
+        forward(100);
+        return true;
+      }
+      if (/\/blobs\//.test(req.url ?? '') && cut.blob === 0) {
+        cut.blob++;
+        forward(50);
+        return true;
+      }
+      return false;
+    };
+    const client = new RegistryClient({ retries: 2, retryBaseMs: 10 });
+    try {
+      const image = await client.resolve(`${host}/busybox:latest`, platform);
+      assert.deepEqual(cut, { manifest: 1, blob: 1 });
+      assert.deepEqual(image.config.parsed.config?.Cmd, ['sh']);
     } finally {
       fault.current = undefined;
       client.close();
