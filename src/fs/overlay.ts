@@ -60,6 +60,15 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
   }
   const target = path.resolve(opts.target);
   const lowers = opts.lowerDirs.map((d) => path.resolve(d));
+  // mount(8) reports a missing lowerdir as "special device overlay does not exist"; say what is missing.
+  for (const dir of lowers) {
+    const st = await fs.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new StagecraftError('MOUNT', `cannot mount overlay on ${target}: layer directory ${dir} is missing`, {
+        hint: 'the local store may be incomplete; pull the image again',
+      });
+    }
+  }
   await fs.mkdir(target, { recursive: true });
   if (opts.upperDir) await fs.mkdir(opts.upperDir, { recursive: true });
   if (opts.workDir) await fs.mkdir(opts.workDir, { recursive: true });

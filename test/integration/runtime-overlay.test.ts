@@ -6,13 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { repoRoot } from '../support/conformance.js';
 import { mountOverlay, mountsUnder, withOverlay, MAX_LOWER_LAYERS } from '../../src/fs/overlay.js';
 import { isStagecraftError } from '../../src/errors.js';
 import { assertNothingMounted, rootSkipReason, tempDir } from './runtime-fixtures.js';
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 8;
+const TOTAL = 9;
 
 describe('overlay mounts', { skip }, () => {
   let base: string;
@@ -97,7 +99,7 @@ describe('overlay mounts', { skip }, () => {
     const target = path.join(base, 'm-missing');
     await assert.rejects(
       mountOverlay({ lowerDirs: [path.join(base, 'does-not-exist')], upperDir: path.join(base, 'u-m'), workDir: path.join(base, 'w-m'), target }),
-      (e: unknown) => isStagecraftError(e) && e.code === 'MOUNT' && e.message.includes(target),
+      (e: unknown) => isStagecraftError(e) && e.code === 'MOUNT' && e.message.includes(target) && e.message.includes('does-not-exist is missing'),
     );
     assert.deepEqual(await mountsUnder(target), []);
     passed++;
@@ -123,6 +125,29 @@ describe('overlay mounts', { skip }, () => {
     await m.unmount();
     await m.unmount();
     assert.deepEqual(await mountsUnder(target), []);
+    passed++;
+  });
+
+  it('a non-root user gets a one-line MOUNT error saying to run as root', async () => {
+    const d = await tempDir('nonroot'); // its own dir: `base` is 0700, which nobody cannot enter
+    await fs.chmod(d, 0o777);
+    const script = path.join(d, 'try-mount.mts');
+    const overlayModule = path.join(repoRoot, 'src/fs/overlay.ts');
+    await fs.writeFile(script, [
+      `import { mountOverlay } from ${JSON.stringify(overlayModule)};`,
+      `const d = ${JSON.stringify(d)};`,
+      "try { await mountOverlay({ lowerDirs: [], upperDir: d + '/u', workDir: d + '/w', target: d + '/m' }); console.log(JSON.stringify({ ok: true })); }",
+      'catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); }',
+    ].join('\n'), { mode: 0o644 });
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', script], {
+      cwd: repoRoot, encoding: 'utf8', env: { ...process.env, HOME: d },
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { code?: string; message?: string; hint?: string };
+    assert.equal(r.code, 'MOUNT');
+    assert.match(r.message ?? '', /not allowed to mount overlay/);
+    assert.match(r.hint ?? '', /root/);
+    assert.deepEqual(await mountsUnder(d), []);
+    await fs.rm(d, { recursive: true, force: true });
     passed++;
   });
 
