@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse } from '../src/dockerfile/parser/index.js';
 import { parseStages } from '../src/dockerfile/instructions/index.js';
+import { isStagecraftError } from '../src/errors.js';
 import {
   cleanPath, EnvList, planAll, resolveDest, runCommandString, type BuildRequest,
 } from '../src/plan/index.js';
@@ -160,5 +161,34 @@ describe('planner properties', () => {
         }
       }),
     );
+  });
+
+  let planned = 0;
+  let total = 0;
+  it('any mix of instructions either plans or fails with a StagecraftError (never a crash)', () => {
+    const word = fc.constantFrom('a', '$A', '${B:-x}', '"q w"', '/abs', 'rel/', '.', '', '${U:?nope}', '0', 'base', 'Base', 'http://x/y');
+    const line = fc.oneof(
+      fc.tuple(fc.constantFrom('FROM', 'FROM --platform=$BUILDPLATFORM', 'FROM --platform=$X'), word, fc.constantFrom('', ' AS base', ' AS b2')).map(([k, w, a]) => `${k} ${w || 'busybox'}${a}`),
+      fc.tuple(fc.constantFrom('ARG', 'ENV', 'LABEL'), fc.constantFrom('A', 'B', 'U'), word).map(([k, n, w]) => `${k} ${n}=${w}`),
+      fc.tuple(fc.constantFrom('ARG'), fc.constantFrom('A', 'B', 'TARGETOS', 'TARGETSTAGE')).map(([k, n]) => `${k} ${n}`),
+      fc.tuple(fc.constantFrom('RUN', 'CMD', 'ENTRYPOINT', 'WORKDIR', 'USER', 'VOLUME', 'EXPOSE', 'STOPSIGNAL', 'SHELL ["sh", "-c"]', 'ONBUILD RUN'), word).map(([k, w]) => `${k} ${w || 'x'}`),
+      fc.tuple(fc.constantFrom('COPY', 'ADD', 'COPY --from=base', 'COPY --from=0', 'COPY --from=$A', 'COPY --chmod=0755', 'RUN --mount=type=cache,target=/c', 'RUN --mount=from=base,target=/m'), word, word).map(([k, a, b]) => `${k} ${a || 'src'} ${b || 'dst'}`),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 12 }), fc.dictionary(fc.constantFrom('A', 'B', 'U', 'http_proxy'), fc.constantFrom('', '1', 'v')), (lines, buildArgs) => {
+        const text = `FROM busybox AS first\n${lines.join('\n')}\n`;
+        total++;
+        try {
+          const r = parse(text, { file: 'Dockerfile' });
+          planAll({ ...parseStages(r.ast), escapeToken: r.escapeToken }, { buildArgs, platform: linux, buildPlatform: linux }, () => ({}));
+          planned++;
+        } catch (e) {
+          assert.ok(isStagecraftError(e), `${text}\n-> ${e instanceof Error ? e.stack : String(e)}`);
+        }
+      }),
+      { numRuns: 500 },
+    );
+    console.log(`planner fuzz: ${planned}/${total} generated Dockerfiles planned, the rest failed with a StagecraftError`);
+    assert.ok(planned > total / 10, 'the generator produces plannable Dockerfiles too');
   });
 });
