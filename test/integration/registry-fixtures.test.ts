@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { hostPlatform, pushBaseImages } from '../support/base-images.js';
+import { debianMirror, hostPlatform, mirrorFromAptSources, pushBaseImages } from '../support/base-images.js';
 import { repoRoot } from '../support/conformance.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
@@ -62,7 +62,7 @@ describe('registry fixtures', () => {
   });
   after(async () => {
     await reg?.stop();
-    console.log(`registry fixture checks: ${checks}/5 passed`);
+    console.log(`registry fixture checks: ${checks}/6 passed`);
   });
 
   it('serves the distribution API on 127.0.0.1', async () => {
@@ -175,6 +175,19 @@ describe('registry fixtures', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    checks++;
+  });
+
+  it('reads the Debian mirror from apt configuration, never a built-in host', () => {
+    const deb822 = [
+      'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\nComponents: main',
+      'Types: deb-src\nURIs: http://src.example/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://off.example/debian\nSuites: bookworm\nEnabled: no\n\n' +
+        '# comment\nTypes: deb\nURIs: http://mirror.example/debian http://second.example/debian\nSuites: bookworm bookworm-updates\nComponents: main',
+    ];
+    assert.equal(mirrorFromAptSources(deb822), 'http://mirror.example/debian');
+    assert.equal(mirrorFromAptSources([], '# x\ndeb [arch=amd64] http://list.example/debian bookworm main\n'), 'http://list.example/debian');
+    assert.equal(mirrorFromAptSources([], 'deb http://old.example/debian bullseye main'), undefined);
+    assert.match(debianMirror(), /^https?:\/\//);
     checks++;
   });
 });

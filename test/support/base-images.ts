@@ -125,14 +125,13 @@ async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Pr
 // ---------------------------------------------------------------------------
 // Debian mirror, read from the machine's apt configuration at run time.
 
-/** The Debian mirror this machine's apt uses for bookworm. */
-export function debianMirror(): string {
-  const fromEnv = process.env.STAGECRAFT_DEBIAN_MIRROR;
-  if (fromEnv) return fromEnv;
-  const dir = '/etc/apt/sources.list.d';
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sources')).sort() : [];
-  for (const f of files) {
-    const text = readFileSync(join(dir, f), 'utf8');
+/**
+ * The bookworm mirror named by apt configuration text: deb822 `.sources`
+ * stanzas first (`Types: deb`, `Suites:` containing bookworm, not
+ * `Enabled: no`), then one-line `sources.list` entries.
+ */
+export function mirrorFromAptSources(deb822Files: string[], sourcesList?: string): string | undefined {
+  for (const text of deb822Files) {
     for (const stanza of text.split(/\n\s*\n/)) {
       const fields = new Map<string, string>();
       for (const line of stanza.split('\n')) {
@@ -147,13 +146,23 @@ export function debianMirror(): string {
       if (enabled && types.includes('deb') && suites.includes('bookworm') && uri) return uri;
     }
   }
-  if (existsSync('/etc/apt/sources.list')) {
-    for (const raw of readFileSync('/etc/apt/sources.list', 'utf8').split('\n')) {
-      const line = raw.replace(/#.*/, '').trim();
-      const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
-      if (m && m[2] === 'bookworm') return m[1]!;
-    }
+  for (const raw of (sourcesList ?? '').split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+    if (m && m[2] === 'bookworm') return m[1]!;
   }
+  return undefined;
+}
+
+/** The Debian mirror this machine's apt uses for bookworm (STAGECRAFT_DEBIAN_MIRROR overrides). */
+export function debianMirror(): string {
+  const fromEnv = process.env.STAGECRAFT_DEBIAN_MIRROR;
+  if (fromEnv) return fromEnv;
+  const dir = '/etc/apt/sources.list.d';
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sources')).sort() : [];
+  const list = existsSync('/etc/apt/sources.list') ? readFileSync('/etc/apt/sources.list', 'utf8') : undefined;
+  const mirror = mirrorFromAptSources(files.map((f) => readFileSync(join(dir, f), 'utf8')), list);
+  if (mirror) return mirror;
   throw new Error('no bookworm Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list (set STAGECRAFT_DEBIAN_MIRROR)');
 }
 
