@@ -10,7 +10,7 @@ import { parse } from '../src/dockerfile/parser/index.js';
 import { parseStages } from '../src/dockerfile/instructions/index.js';
 import { isStagecraftError } from '../src/errors.js';
 import {
-  planAll, progressPrefix, triggerSources, DEFAULT_PATH,
+  planAll, progressPrefix, triggerSources, withTriggerDependencies, DEFAULT_PATH,
   type BuildRequest, type ContainerConfig, type DispatchResult, type FullPlan, type PlannedStep, type Platform, type Step,
 } from '../src/plan/index.js';
 
@@ -646,6 +646,14 @@ const cases: Case[] = [
       ]);
       assert.deepEqual(copies(p.target)[0]!.from, { kind: 'image', ref: 'alpine' });
       assert.deepEqual(runs(p.target)[0]!.mounts[0], { type: 'bind', target: '/in', source: '/', from: { kind: 'stage', index: 0 }, readonly: true });
+      // Before the base config is known the consumer needs only itself; afterwards the trigger's sources too.
+      assert.deepEqual(p.graph.needed, [1]);
+      const g = withTriggerDependencies(p.graph, 1, ['COPY --from=alpine /etc/alpine-release /', 'RUN --mount=type=bind,from=inputstage,target=/in cat /in/x']);
+      assert.deepEqual(g.needed, [0, 1]);
+      assert.deepEqual(g.stages[1]!.dependsOn, [0]);
+      assert.deepEqual(g.stages[1]!.imageDeps, ['alpine']);
+      assert.deepEqual(p.graph.stages[1]!.dependsOn, [], 'the input graph is not modified');
+      expectError(() => withTriggerDependencies(p.graph, 0, ['COPY --from=1 /a /b']), 'cannot copy from stage "1", it needs to be defined before current stage "inputstage"', 1);
     },
   },
   {

@@ -10,8 +10,8 @@
  *     const graph = planGraph({ metaArgs, stages, escapeToken: parsed.escapeToken }, req);
  *     for (const i of graph.needed) {                        // dependencies first
  *       const base = graph.stages[i].base;                   // image: resolve ref (+ platform) to its config
- *       // base image ONBUILD triggers may add dependencies:
- *       //   triggerSources(config.OnBuild ?? [], graph.lookup, graph.escapeToken)
+ *       // base image ONBUILD triggers may add dependencies (stages or images):
+ *       //   graph = withTriggerDependencies(graph, i, config.OnBuild ?? [])
  *       const result = dispatchStage(stages[i], {
  *         graph, request: req, parseTrigger,
  *         baseImageConfig,                                   // for base.kind === 'image'
@@ -28,7 +28,7 @@ export {
   type GraphResult, type ParsedStages, type StageLookup,
 } from './graph.js';
 export { dispatchStage, scratchConfig, progressPrefix, type DispatchContext, type DispatchResult } from './dispatch.js';
-export { parseTrigger, triggerSources } from './triggers.js';
+export { parseTrigger, triggerSources, withTriggerDependencies } from './triggers.js';
 export {
   formatPlatform, predefinedArgs, evaluateMetaArgs, proxyEnvFromBuildArgs, proxyEnvList, type ProxyEnv,
 } from './args.js';

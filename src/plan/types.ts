@@ -36,6 +36,8 @@ export interface ContainerConfig {
 }
 
 export interface HistoryEntry {
+  /** Set by the build (when the step ran), not by the planner. */
+  created?: string;
   created_by: string;
   comment?: string;
   empty_layer?: boolean;
