@@ -7,7 +7,7 @@
  * only the small pieces around it so long results are not rescanned.
  */
 import type { Node } from '../ast.js';
-import { goQuote, goQuoteSlice, trimLeftSpace, trimRightSpace } from './go-compat.js';
+import { goQuote, goQuoteSlice, goToLower, trimLeftSpace, trimRightSpace } from './go-compat.js';
 
 interface Seg {
   s: string;
@@ -56,7 +56,7 @@ export function dump(root: Node): string {
   const memo = new Map<Node, string>();
   for (let i = order.length - 1; i >= 0; i--) {
     const n = order[i]!;
-    const segs: Seg[] = [{ s: n.value.toLowerCase(), sub: false }];
+    const segs: Seg[] = [{ s: goToLower(n.value), sub: false }];
     if (n.flags.length > 0) segs.push({ s: ' ' + goQuoteSlice(n.flags), sub: false });
     for (const c of n.children) {
       segs.push({ s: '(', sub: false }, { s: memo.get(c)!, sub: true }, { s: ')\n', sub: false });

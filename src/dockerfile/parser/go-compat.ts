@@ -165,3 +165,12 @@ export function goQuote(s: string): string {
 export function goQuoteSlice(items: readonly string[]): string {
   return '[' + items.map(goQuote).join(' ') + ']';
 }
+
+/** Go's strings.ToLower: rune by rune, so no context rules (final sigma) and İ -> i. */
+export function goToLower(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(s)) return s.toLowerCase();
+  let out = '';
+  for (const ch of s) out += ch === '\u0130' ? 'i' : ch.toLowerCase();
+  return out;
+}

@@ -7,7 +7,7 @@
 import type { Heredoc, Node, ParseResult, ParseWarning } from '../ast.js';
 import { StagecraftError } from '../../errors.js';
 import { DirectiveParser } from './directives.js';
-import { trimLeftSpace, trimSpace, utf8Decode, utf8Length } from './go-compat.js';
+import { goToLower, trimLeftSpace, trimSpace, utf8Decode, utf8Length } from './go-compat.js';
 import { heredocsFromLine } from './heredoc.js';
 import { type EscapeToken, lineParserFor } from './line-parsers.js';
 import { newNode } from './node.js';
@@ -80,10 +80,6 @@ function trimContinuation(line: string, escape: EscapeToken): [string, boolean] 
   return [line.slice(0, k), false];
 }
 
-function lowerKeyword(s: string): string {
-  return s.replace(/\u0130/g, 'i').toLowerCase();
-}
-
 /**
  * One instruction line -> node. ONBUILD nests its sub-instruction as
  * `next.children[0]`; this is built bottom-up so deep nesting cannot
@@ -94,7 +90,7 @@ export function newNodeFromLine(line: string, escape: EscapeToken, comments: str
   let cur = line;
   for (;;) {
     const sp = splitCommand(cur, escape);
-    const cmd = lowerKeyword(sp.cmd);
+    const cmd = goToLower(sp.cmd);
     frames.push({ line: cur, cmd, flags: sp.flags, args: sp.args });
     if (cmd !== 'onbuild' || sp.args === '') break;
     cur = sp.args;
