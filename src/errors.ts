@@ -38,12 +38,15 @@ export interface StagecraftErrorOptions {
   cause?: unknown;
   /** A one-line suggestion the CLI prints after the message. */
   hint?: string | undefined;
+  /** Further lines the CLI prints below the one-line message (e.g. the tail of a failed RUN's output). */
+  details?: string[] | undefined;
 }
 
 export class StagecraftError extends Error {
   readonly code: ErrorCode;
   readonly location: SourceRange | undefined;
   readonly hint: string | undefined;
+  readonly details: string[];
 
   constructor(code: ErrorCode, message: string, options: StagecraftErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -51,6 +54,7 @@ export class StagecraftError extends Error {
     this.code = code;
     this.location = options.location;
     this.hint = options.hint;
+    this.details = options.details ?? [];
   }
 
   /** `Dockerfile:12` or `Dockerfile:12-14`, or '' when there is no location. */

@@ -20,6 +20,11 @@ export interface RunStepOptions extends Omit<RunContainerOptions, 'rootfs'> {
   lowerDirs: string[];
   /** A new, empty directory for this step. */
   snapshotDir: string;
+  /**
+   * Resolves the process user on the mounted rootfs (USER names live in the
+   * image's own /etc/passwd); when given, it replaces `user`.
+   */
+  resolveUser?: (rootfs: string) => Promise<RunContainerOptions['user']>;
 }
 
 export interface RunStepResult extends RunContainerResult {
@@ -33,15 +38,16 @@ export async function runStep(o: RunStepOptions): Promise<RunStepResult> {
   const upperDir = path.join(o.snapshotDir, 'upper');
   const workDir = path.join(o.snapshotDir, 'work');
   const merged = path.join(o.snapshotDir, 'merged');
-  const { lowerDirs, snapshotDir: _snapshot, ...runOpts } = o;
+  const { lowerDirs, snapshotDir: _snapshot, resolveUser, ...runOpts } = o;
   const targets = [...standardMounts('', ''), ...(o.extraMounts ?? [])].map((m) => m.destination);
 
   const mount = await mountOverlay({ lowerDirs, upperDir, workDir, target: merged });
   let result: RunContainerResult;
   let stubs;
   try {
+    const user = resolveUser ? await resolveUser(merged) : runOpts.user;
     stubs = await recordStubs(merged, targets);
-    result = await runContainer({ ...runOpts, rootfs: merged });
+    result = await runContainer({ ...runOpts, user, rootfs: merged });
   } finally {
     await mount.unmount();
     await fs.rm(workDir, { recursive: true, force: true });

@@ -1,0 +1,395 @@
+/**
+ * `build()`: Dockerfile text -> AST -> stages -> graph -> per stage, steps ->
+ * layers -> image in the local store. The only module that knows all the
+ * others. Stages are tasks in a DAG: each starts when what it needs (its base
+ * image or stage, the stages it copies from) is ready, and independent stages
+ * run at the same time. Unneeded stages are never resolved or run.
+ */
+import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { StagecraftError } from '../errors.js';
+import { BuildContext } from '../context/build-context.js';
+import { parse } from '../dockerfile/parser/index.js';
+import { parseStages } from '../dockerfile/instructions/index.js';
+import { platformFromNode, formatPlatform, parsePlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
+import { dispatchStage, parseTrigger, planGraph, type DispatchResult, type GraphResult } from '../plan/index.js';
+import type { BuildRequest, HistoryEntry, PlannedStage, StepSource } from '../plan/types.js';
+import { RegistryClient } from '../registry/index.js';
+import { detectRuntime, type OciRuntime, type RuntimeName } from '../runtime/detect.js';
+import { Store } from '../store/index.js';
+import { sizeSummary, type StageSize } from '../report/size.js';
+import { baseKey, stepKey } from './cache-key.js';
+import type { BuildEvent, EventSink } from './events.js';
+import { executeCopy, executeMkdir, executeRun, type ExecContext, type StepResult } from './execute.js';
+import { localImage, normalizeRef, pullImage, type ImageSource, type LayerRef } from './images.js';
+import { runDag, Singleflight, type Task } from './scheduler.js';
+
+export interface BuildOptions {
+  /** The build context directory. */
+  context: string;
+  /** Dockerfile path (default `<context>/Dockerfile`). */
+  dockerfile?: string | undefined;
+  /** References to tag the result with. */
+  tags?: string[] | undefined;
+  target?: string | undefined;
+  buildArgs?: Record<string, string> | undefined;
+  noCache?: boolean | undefined;
+  /** Local store root (default /var/lib/stagecraft). */
+  root?: string | undefined;
+  /** `os/arch[/variant]`; default the host. */
+  platform?: string | undefined;
+  insecureRegistries?: string[] | undefined;
+  runtime?: RuntimeName | undefined;
+  /** Steps running at once (default: the number of cores). */
+  jobs?: number | undefined;
+  onEvent?: EventSink | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface BuildResult {
+  manifestDigest: Digest;
+  configDigest: Digest;
+  /** Full references the image was tagged with. */
+  tags: string[];
+  config: ImageConfig;
+  /** Bytes of the final image (its layers, uncompressed). */
+  size: number;
+  stages: StageSize[];
+  summary: string[];
+}
+
+interface StageOutput {
+  index: number;
+  name: string;
+  key: string;
+  layers: LayerRef[];
+  /** Image config fields carried from the base (architecture, os, ...). */
+  base: ImageConfig | undefined;
+  history: HistoryEntry[];
+  dispatch: DispatchResult;
+  builtLayers: number;
+  /** Bytes each COPY --from took from other stages, by stage name. */
+  copiedFrom: Map<string, number>;
+}
+
+const DEFAULT_ROOT = '/var/lib/stagecraft';
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const emit: EventSink = opts.onEvent ?? (() => undefined);
+  const contextDir = resolve(opts.context);
+  const dockerfilePath = resolve(opts.dockerfile ?? join(contextDir, 'Dockerfile'));
+  const file = opts.dockerfile ?? 'Dockerfile';
+  const text = await readDockerfile(dockerfilePath, file);
+
+  const parsed = parse(text, { file });
+  for (const w of parsed.warnings) {
+    emit({ type: 'warning', rule: w.short.split(':')[0] ?? 'Parser', message: w.short, location: w.location ? { file, ...w.location } : undefined, url: w.url });
+  }
+  const stages = parseStages(parsed.ast);
+  const hostPlatform = platformFromNode(process.platform, process.arch);
+  const platform = opts.platform ? requirePlatform(opts.platform) : hostPlatform;
+  const req: BuildRequest = {
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
+    buildArgs: opts.buildArgs ?? {},
+    platform,
+    buildPlatform: hostPlatform,
+    file,
+  };
+  const graph = planGraph({ ...stages, escapeToken: parsed.escapeToken }, req);
+  const needed = graph.needed.map((i) => graph.stages[i]!);
+  emit({ type: 'build-start', dockerfile: file, context: contextDir, target: graph.stages[graph.target]!.displayName, stages: needed.map((s) => s.displayName) });
+
+  const store = await Store.open(opts.root ?? DEFAULT_ROOT);
+  const client = new RegistryClient({ insecureRegistries: opts.insecureRegistries ?? [] });
+  const context = await BuildContext.open(contextDir, {
+    dockerfilePath,
+    statCachePath: join(store.root, 'context-cache', `${createHash('sha256').update(contextDir).digest('hex').slice(0, 32)}.json`),
+  });
+  let runtimePromise: Promise<OciRuntime> | undefined;
+  const runtime = (): Promise<OciRuntime> => (runtimePromise ??= detectRuntime(opts.runtime ?? 'runc'));
+  const singleflight = new Singleflight<StepResult & { created: string }>();
+
+  // Images: every base and COPY --from image of a needed stage, resolved once.
+  const imageTasks = new Map<string, Task<ImageSource>>();
+  const imageTaskId = (ref: string): string => `image:${normalizeRef(ref).toString()}`;
+  const addImage = (ref: string, stage: PlannedStage): string => {
+    const id = imageTaskId(ref);
+    if (!imageTasks.has(id)) {
+      imageTasks.set(id, {
+        id,
+        deps: [],
+        run: async () => {
+          const t0 = Date.now();
+          emit({ type: 'resolve-start', ref });
+          const src = await resolveImage(store, client, ref, platform).catch((e: unknown) => {
+            throw relocated(e, stage.location);
+          });
+          emit({ type: 'resolve-done', ref, digest: src.manifestDigest, layers: src.layers.length, pulledBytes: src.pulledBytes, durationMs: Date.now() - t0 });
+          return src;
+        },
+      });
+    }
+    return id;
+  };
+
+  const stageTasks: Array<Task<StageOutput>> = [];
+  for (const st of needed) {
+    const deps: string[] = [];
+    if (st.base.kind === 'image') deps.push(addImage(st.base.ref, st));
+    if (st.base.kind === 'stage') deps.push(`stage:${st.base.index}`);
+    for (const d of st.dependsOn) if (!deps.includes(`stage:${d}`)) deps.push(`stage:${d}`);
+    for (const ref of st.imageDeps) deps.push(addImage(ref, st));
+    stageTasks.push({
+      id: `stage:${st.index}`,
+      deps: [...new Set(deps)],
+      run: (signal, results) =>
+        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId }),
+    });
+  }
+
+  const results = await runDag([...imageTasks.values(), ...stageTasks], {
+    concurrency: opts.jobs ?? availableParallelism(),
+    signal: opts.signal,
+  });
+
+  const target = results.get(`stage:${graph.target}`) as StageOutput;
+  const config = imageConfig(target, platform);
+  const layerDescs = target.layers.map((l) => l.blob ?? { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.diffId, size: l.size });
+  const manifestDigest = await store.writeImage({ config, layers: layerDescs });
+  const resolvedImage = await store.resolve(manifestDigest);
+  const tags: string[] = [];
+  for (const t of opts.tags ?? []) {
+    const ref = normalizeRef(t).toString();
+    await store.tag(ref, manifestDigest);
+    tags.push(ref);
+  }
+  const size = target.layers.reduce((n, l) => n + l.size, 0);
+  emit({ type: 'image', ref: tags[0], manifestDigest, configDigest: resolvedImage.configDigest, size });
+
+  const stageSizes: StageSize[] = graph.needed.map((i) => {
+    const out = results.get(`stage:${i}`) as StageOutput;
+    return { name: out.name, size: out.layers.reduce((n, l) => n + l.size, 0), layers: out.layers.length, builtLayers: out.builtLayers };
+  });
+  const summary = sizeSummary(stageSizes, {
+    ref: tags[0] ? normalizeRef(tags[0]).familiar() : undefined,
+    stage: target.name,
+    size,
+    copiedFrom: [...target.copiedFrom.entries()].map(([stage, bytes]) => ({ stage, bytes })),
+  });
+  emit({ type: 'summary', lines: summary });
+  emit({ type: 'build-done', durationMs: Date.now() - started });
+  return { manifestDigest, configDigest: resolvedImage.configDigest, tags, config, size, stages: stageSizes, summary };
+}
+
+async function readDockerfile(path: string, file: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new StagecraftError('NOT_FOUND', `no Dockerfile at ${path}`, { hint: 'pass the build context directory, or name the Dockerfile with -f' });
+    }
+    throw new StagecraftError('NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function requirePlatform(text: string): Platform {
+  const p = parsePlatform(text);
+  if (!p) throw new StagecraftError('USAGE', `invalid platform "${text}"`, { hint: 'use os/arch[/variant], e.g. linux/amd64' });
+  return p;
+}
+
+function relocated(e: unknown, location: { startLine: number; endLine: number; file?: string }): unknown {
+  if (e instanceof StagecraftError && !e.location) {
+    return new StagecraftError(e.code, e.message, { location, cause: e.cause ?? e, hint: e.hint, details: e.details });
+  }
+  return e;
+}
+
+async function resolveImage(store: Store, client: RegistryClient, text: string, platform: Platform): Promise<ImageSource> {
+  const ref = normalizeRef(text);
+  const local = await localImage(store, ref);
+  if (local) return local;
+  return pullImage(client, store, ref, platform);
+}
+
+interface StageRun {
+  st: PlannedStage;
+  graph: GraphResult;
+  req: BuildRequest;
+  stage: Parameters<typeof dispatchStage>[0];
+  results: ReadonlyMap<string, unknown>;
+  store: Store;
+  context: BuildContext;
+  runtime: () => Promise<OciRuntime>;
+  singleflight: Singleflight<StepResult & { created: string }>;
+  emit: (e: BuildEvent) => void;
+  signal: AbortSignal;
+  noCache: boolean;
+  platform: Platform;
+  imageTaskId: (ref: string) => string;
+}
+
+interface CacheRecord {
+  diffId: Digest | null;
+  size: number;
+  copiedBytes: number;
+  /** When the step first ran: the history entry's `created`, so a cached rebuild gives the same image. */
+  created: string;
+}
+
+async function runStage(r: StageRun): Promise<StageOutput> {
+  const { st, store, emit } = r;
+  const t0 = Date.now();
+  let layers: LayerRef[];
+  let history: HistoryEntry[];
+  let base: ImageConfig | undefined;
+  let key: string;
+  let dispatch: DispatchResult;
+  if (st.base.kind === 'image') {
+    const img = r.results.get(r.imageTaskId(st.base.ref)) as ImageSource;
+    layers = [...img.layers];
+    history = (img.config.history ?? []).map((h) => ({ ...h } as HistoryEntry));
+    base = img.config;
+    key = baseKey({ kind: 'image', manifestDigest: img.manifestDigest, platform: formatPlatform(r.platform) });
+    dispatch = dispatchStage(r.stage, { graph: r.graph, request: r.req, baseImageConfig: img.config.config ?? {}, parseTrigger });
+  } else if (st.base.kind === 'stage') {
+    const parent = r.results.get(`stage:${st.base.index}`) as StageOutput;
+    layers = [...parent.layers];
+    history = parent.history.map((h) => ({ ...h }));
+    base = parent.base;
+    key = parent.key;
+    dispatch = dispatchStage(r.stage, { graph: r.graph, request: r.req, parent: parent.dispatch, parseTrigger });
+  } else {
+    layers = [];
+    history = [];
+    base = undefined;
+    key = baseKey({ kind: 'scratch' });
+    dispatch = dispatchStage(r.stage, { graph: r.graph, request: r.req, parseTrigger });
+  }
+  // A FROM <stage> child's dispatch history repeats the parent's; we keep the parent's as built.
+  const ownSteps = dispatch.steps;
+
+  const sourceOf = (from: StepSource): { layers: LayerRef[]; key: string; name: string } | undefined => {
+    if (from.kind === 'stage') {
+      const out = r.results.get(`stage:${from.index}`) as StageOutput | undefined;
+      return out ? { layers: out.layers, key: out.key, name: out.name } : undefined;
+    }
+    if (from.kind === 'image') {
+      const img = r.results.get(r.imageTaskId(from.ref)) as ImageSource | undefined;
+      return img ? { layers: img.layers, key: img.manifestDigest, name: from.ref } : undefined;
+    }
+    return undefined;
+  };
+  const copiedFrom = new Map<string, number>();
+  let builtLayers = 0;
+  // Config-only entries take the time of the step before them, so that a fully
+  // cached rebuild reproduces the image byte for byte (as BuildKit's does).
+  let created = history.at(-1)?.created ?? new Date(0).toISOString();
+
+  for (const planned of ownSteps) {
+    r.signal.throwIfAborted();
+    const step = planned.step;
+    const entry: HistoryEntry = { ...planned.history };
+    if (step.kind === 'config') {
+      history.push(withCreated(entry, created));
+      continue;
+    }
+    const id = `[${st.progressName ? `${st.progressName} ` : ''}${planned.ordinal}/${planned.total}]`;
+    const instruction = planned.name;
+    emit({ type: 'step-start', id, stage: st.displayName, name: instruction });
+    const s0 = Date.now();
+    const inputs: string[] = [];
+    if (step.kind === 'copy') {
+      if (step.from.kind === 'context' && step.inline.length === 0) {
+        try {
+          const h = await r.context.hashSources(step.sources, { excludes: step.excludes, parents: step.parents });
+          inputs.push(h.digest);
+        } catch (e) {
+          emit({ type: 'step-error', id, message: (e as Error).message });
+          throw relocated(e, planned.location);
+        }
+      } else if (step.from.kind !== 'context') {
+        const src = sourceOf(step.from);
+        if (!src) throw new StagecraftError('INTERNAL', `COPY --from source is not ready`, { location: planned.location });
+        inputs.push(src.key);
+      }
+    }
+    key = stepKey(key, planned.cacheMaterial, inputs);
+    let cached = false;
+    let result: StepResult & { created: string };
+    try {
+      const rec = r.noCache ? undefined : await store.cacheGet<CacheRecord>(key);
+      if (rec && (rec.diffId === null || (await store.hasLayer(rec.diffId)))) {
+        cached = true;
+        result = { diffId: rec.diffId ?? undefined, size: rec.size, copiedBytes: rec.copiedBytes, created: rec.created ?? new Date().toISOString() };
+      } else {
+        const current = [...layers];
+        result = await r.singleflight.do(key, async () => {
+          const ctx: ExecContext = {
+            store,
+            runtime: r.runtime,
+            context: r.context,
+            sourceLayers: (from) => sourceOf(from)?.layers,
+            sourceName: (from) => (from.kind === 'context' ? 'build context' : from.kind === 'stage' ? `stage ${sourceOf(from)?.name ?? from.index}` : `image ${from.ref}`),
+            signal: r.signal,
+            onOutput: (stream, line) => emit({ type: 'step-log', id, stream, line }),
+          };
+          const res =
+            step.kind === 'run'
+              ? await executeRun(ctx, step, current, instruction, planned.location)
+              : step.kind === 'copy'
+                ? await executeCopy(ctx, step, current, planned.location)
+                : await executeMkdir(ctx, step, current, planned.location);
+          const ran = { ...res, created: new Date().toISOString() };
+          await store.cachePut(key, { diffId: ran.diffId ?? null, size: ran.size, copiedBytes: ran.copiedBytes, created: ran.created } satisfies CacheRecord);
+          return ran;
+        });
+      }
+    } catch (e) {
+      emit({ type: 'step-error', id, message: e instanceof StagecraftError ? e.message : String(e) });
+      throw e;
+    }
+    if (result.diffId) {
+      layers.push({ diffId: result.diffId, size: result.size });
+      if (!cached) builtLayers++;
+    } else {
+      entry.empty_layer = true;
+    }
+    if (step.kind === 'copy' && step.from.kind === 'stage') {
+      const name = sourceOf(step.from)?.name ?? String(step.from.index);
+      copiedFrom.set(name, (copiedFrom.get(name) ?? 0) + result.copiedBytes);
+    }
+    created = result.created;
+    history.push(withCreated(entry, created));
+    emit({ type: 'step-done', id, cached, durationMs: Date.now() - s0, layerSize: result.size });
+  }
+  const size = layers.reduce((n, l) => n + l.size, 0);
+  emit({ type: 'stage-done', stage: st.displayName, size, durationMs: Date.now() - t0 });
+  return { index: st.index, name: st.displayName, key, layers, base, history, dispatch, builtLayers, copiedFrom };
+}
+
+function withCreated(h: HistoryEntry, created: string): HistoryEntry {
+  const out: HistoryEntry & { created?: string } = { created, ...h };
+  if (!out.empty_layer) delete out.empty_layer;
+  return out;
+}
+
+/** The final image's config: the base's platform fields, the dispatched config, layers and history. */
+function imageConfig(out: StageOutput, platform: Platform): ImageConfig {
+  const cfg: ImageConfig = {
+    architecture: out.base?.architecture ?? platform.architecture,
+    os: out.base?.os ?? platform.os,
+    ...(out.base?.variant ? { variant: out.base.variant } : platform.variant ? { variant: platform.variant } : {}),
+    ...(out.base?.['os.version'] ? { 'os.version': out.base['os.version'] } : {}),
+    created: out.history.at(-1)?.created ?? new Date(0).toISOString(),
+    ...(out.dispatch.author !== undefined ? { author: out.dispatch.author } : out.base?.author ? { author: out.base.author } : {}),
+    config: out.dispatch.config as ImageConfig['config'],
+    rootfs: { type: 'layers', diff_ids: out.layers.map((l) => l.diffId) },
+    history: out.history,
+  };
+  return cfg;
+}

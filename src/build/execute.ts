@@ -1,0 +1,242 @@
+/**
+ * The effects of one step: RUN in the OCI runtime, COPY/ADD between roots,
+ * WORKDIR's mkdir. Each works on an overlay of the stage's layers with a fresh
+ * upper directory, which then becomes the step's layer (commit.ts).
+ */
+import { lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StagecraftError, type SourceRange } from '../errors.js';
+import type { BuildContext } from '../context/build-context.js';
+import { copy } from '../fs/copy.js';
+import { mountOverlay, type OverlayMount } from '../fs/overlay.js';
+import { cleanPath, resolveInRoot } from '../fs/scoped-path.js';
+import { resolveChown, resolveUser } from '../fs/users.js';
+import type { Step } from '../plan/types.js';
+import type { OciRuntime } from '../runtime/detect.js';
+import { runStep } from '../runtime/run-step.js';
+import type { Store } from '../store/index.js';
+import { commitUpper, type Committed } from './commit.js';
+import type { LayerRef } from './images.js';
+
+export interface StepResult extends Committed {
+  /** Bytes a COPY/ADD wrote (for the size report); 0 for other steps. */
+  copiedBytes: number;
+}
+
+export interface ExecContext {
+  store: Store;
+  runtime: () => Promise<OciRuntime>;
+  context: BuildContext;
+  /** The layers of a stage or image a COPY --from reads. */
+  sourceLayers: (from: Extract<Step, { kind: 'copy' }>['from']) => LayerRef[] | undefined;
+  sourceName: (from: Extract<Step, { kind: 'copy' }>['from']) => string;
+  signal: AbortSignal;
+  onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
+const OUTPUT_TAIL = 12;
+
+function lowerDirs(store: Store, layers: readonly LayerRef[]): string[] {
+  return layers.map((l) => store.layerDir(l.diffId)).reverse();
+}
+
+async function snapshotDir(store: Store): Promise<string> {
+  return mkdtemp(join(store.tmpDir, 'step-'));
+}
+
+/** Re-anchors an error thrown by a file operation at the instruction's lines. */
+function located(e: unknown, location: SourceRange, prefix?: string): StagecraftError {
+  if (e instanceof StagecraftError) {
+    if (e.location) return e;
+    const msg = prefix ? `${prefix}: ${e.message}` : e.message;
+    return new StagecraftError(e.code, msg, { location, cause: e.cause ?? e, hint: e.hint });
+  }
+  const err = e as NodeJS.ErrnoException;
+  return new StagecraftError('INTERNAL', `${prefix ? `${prefix}: ` : ''}${err.message ?? String(e)}`, { location, cause: e });
+}
+
+export async function executeRun(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: 'run' }>,
+  layers: readonly LayerRef[],
+  instruction: string,
+  location: SourceRange,
+): Promise<StepResult> {
+  if (step.mounts.length > 0) {
+    throw new StagecraftError('UNSUPPORTED', `RUN --mount=type=${step.mounts[0]!.type} is not implemented yet`, {
+      location, hint: 'remove the --mount flag for now; RUN mounts are on the roadmap',
+    });
+  }
+  if (step.security === 'insecure') {
+    throw new StagecraftError('UNSUPPORTED', 'RUN --security=insecure is not supported', { location });
+  }
+  if (step.files.length > 0) {
+    throw new StagecraftError('UNSUPPORTED', 'RUN with heredoc files is not implemented yet', { location });
+  }
+  const runtime = await ctx.runtime();
+  const dir = await snapshotDir(ctx.store);
+  const tail: string[] = [];
+  try {
+    const result = await runStep({
+      runtime,
+      lowerDirs: lowerDirs(ctx.store, layers),
+      snapshotDir: dir,
+      args: step.args,
+      env: step.env,
+      cwd: step.cwd,
+      user: { uid: 0, gid: 0 },
+      resolveUser: async (rootfs: string) => {
+        try {
+          return await resolveUser(rootfs, step.user === '' ? 'root' : step.user);
+        } catch (e) {
+          throw located(e, location);
+        }
+      },
+      network: step.network === 'none' ? 'none' : 'host',
+      signal: ctx.signal,
+      onOutput: (stream, chunk) => {
+        for (const line of chunk.toString('utf8').replace(/\n$/, '').split('\n')) {
+          tail.push(line);
+          if (tail.length > OUTPUT_TAIL) tail.shift();
+          ctx.onOutput(stream, line);
+        }
+      },
+    });
+    if (result.exitCode !== 0) {
+      const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+      throw new StagecraftError('RUN_FAILED', `${instruction} ${how}`, {
+        location,
+        details: tail.length > 0 ? ['last lines of its output:', ...tail.map((l) => `  ${l}`)] : ['it printed nothing'],
+      });
+    }
+    const committed = await commitUpper(ctx.store, result.upperDir);
+    return { ...committed, copiedBytes: 0 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function executeCopy(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: 'copy' }>,
+  layers: readonly LayerRef[],
+  location: SourceRange,
+): Promise<StepResult> {
+  if (step.isAdd) {
+    const remote = step.sources.find((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@'));
+    if (remote) throw new StagecraftError('UNSUPPORTED', `ADD of a URL or git source (${remote}) is not implemented yet`, { location, hint: 'download it in a RUN step, or use COPY for local files' });
+    if (step.checksum) throw new StagecraftError('UNSUPPORTED', 'ADD --checksum is not implemented yet', { location });
+  }
+  if (step.link) throw new StagecraftError('UNSUPPORTED', 'COPY --link is not implemented yet', { location, hint: 'remove --link: the result is the same files' });
+  const dir = await snapshotDir(ctx.store);
+  const mounts: OverlayMount[] = [];
+  try {
+    const upperDir = join(dir, 'upper');
+    const workDir = join(dir, 'work');
+    await mkdir(upperDir);
+    await mkdir(workDir);
+    const dest = await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') });
+    mounts.push(dest);
+
+    let srcRoot: string;
+    let sources = step.sources;
+    let keepOwners = false;
+    let ignore = undefined as Parameters<typeof copy>[0]['ignore'];
+    if (step.inline.length > 0) {
+      srcRoot = join(dir, 'inline');
+      await mkdir(srcRoot);
+      for (const f of step.inline) await writeFile(join(srcRoot, f.name), f.content, { mode: 0o644 });
+      sources = step.inline.map((f) => f.name);
+    } else if (step.from.kind === 'context') {
+      srcRoot = ctx.context.dir;
+      ignore = ctx.context.ignore;
+    } else {
+      const src = ctx.sourceLayers(step.from);
+      if (!src) throw new StagecraftError('INTERNAL', `source ${ctx.sourceName(step.from)} was not built before this step`, { location });
+      const m = await mountOverlay({ lowerDirs: lowerDirs(ctx.store, src), target: join(dir, 'source'), readonly: true });
+      mounts.push(m);
+      srcRoot = m.target;
+      keepOwners = true;
+    }
+    let chown;
+    if (step.chown) {
+      try {
+        chown = await resolveChown(dest.target, step.chown);
+      } catch (e) {
+        throw located(e, location);
+      }
+    }
+    let stats;
+    try {
+      stats = await copy({
+        srcRoot,
+        sources,
+        dest: step.dest,
+        destRoot: dest.target,
+        workdir: step.workdir,
+        chown,
+        chmod: step.chmod,
+        excludes: step.excludes,
+        parents: step.parents,
+        keepOwners,
+        ignore,
+        sourceName: ctx.sourceName(step.from),
+      });
+    } catch (e) {
+      throw located(e, location);
+    }
+    for (const m of mounts.splice(0).reverse()) await m.unmount();
+    const committed = await commitUpper(ctx.store, upperDir);
+    return { ...committed, copiedBytes: stats.bytes };
+  } finally {
+    for (const m of mounts.reverse()) await m.unmount().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** WORKDIR: create the directory when missing, owned by the stage's USER (BuildKit's rule). */
+export async function executeMkdir(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: 'mkdir' }>,
+  layers: readonly LayerRef[],
+  location: SourceRange,
+): Promise<StepResult> {
+  const dir = await snapshotDir(ctx.store);
+  let mount: OverlayMount | undefined;
+  try {
+    const upperDir = join(dir, 'upper');
+    const workDir = join(dir, 'work');
+    await mkdir(upperDir);
+    await mkdir(workDir);
+    mount = await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') });
+    const root = mount.target;
+    let owner = { uid: 0, gid: 0 };
+    if (step.user !== '') {
+      try {
+        const u = await resolveUser(root, step.user);
+        owner = { uid: u.uid, gid: u.gid };
+      } catch (e) {
+        throw located(e, location);
+      }
+    }
+    // Walk down the path, creating what is missing; symlinks resolve inside the root.
+    const parts = cleanPath(step.path).split('/').filter(Boolean);
+    let inImage = '';
+    for (const part of parts) {
+      inImage = `${inImage}/${part}`;
+      const host = await resolveInRoot(root, inImage);
+      const st = await lstat(host).catch(() => undefined);
+      if (st?.isDirectory()) continue;
+      if (st) throw new StagecraftError('COPY', `cannot create WORKDIR ${step.path}: ${inImage} exists and is not a directory`, { location });
+      await mkdir(host, { mode: 0o755 });
+      await lchown(host, owner.uid, owner.gid);
+    }
+    await mount.unmount();
+    mount = undefined;
+    const committed = await commitUpper(ctx.store, upperDir);
+    return { ...committed, copiedBytes: 0 };
+  } finally {
+    await mount?.unmount().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

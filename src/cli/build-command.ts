@@ -1,0 +1,78 @@
+/** `stagecraft build`: options -> build() with a progress renderer; returns the exit code. */
+import { availableParallelism } from 'node:os';
+import { StagecraftError } from '../errors.js';
+import { build } from '../build/build.js';
+import type { RuntimeName } from '../runtime/detect.js';
+import { createRenderer, type ProgressMode } from './progress.js';
+import { reportError } from './main.js';
+
+export interface BuildCommandOptions {
+  file?: string;
+  tag: string[];
+  target?: string;
+  buildArg: string[];
+  cache: boolean;
+  platform?: string;
+  insecureRegistry: string[];
+  runtime?: string;
+  progress: ProgressMode;
+  jobs?: string;
+  root: string;
+  debug?: boolean;
+}
+
+/** `K=V` pairs; a bare `K` takes its value from the environment, as docker does (and is dropped when unset). */
+export function parseBuildArgs(list: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw new StagecraftError('USAGE', `invalid --build-arg "${item}"`, { hint: 'use --build-arg NAME=value' });
+    if (eq < 0) {
+      const v = env[item];
+      if (v !== undefined) out[item] = v;
+      continue;
+    }
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+export async function buildCommand(context: string, o: BuildCommandOptions): Promise<number> {
+  const renderer = createRenderer(o.progress, process.stderr);
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new StagecraftError('INTERNAL', 'build interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (o.runtime !== undefined && o.runtime !== 'runc' && o.runtime !== 'crun') {
+      throw new StagecraftError('USAGE', `unknown runtime "${o.runtime}"`, { hint: 'use --runtime runc or --runtime crun' });
+    }
+    const jobs = o.jobs === undefined ? availableParallelism() : Number(o.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new StagecraftError('USAGE', `--jobs must be a positive whole number, not "${o.jobs}"`);
+    const result = await build({
+      context,
+      dockerfile: o.file,
+      tags: o.tag,
+      target: o.target,
+      buildArgs: parseBuildArgs(o.buildArg),
+      noCache: !o.cache,
+      root: o.root,
+      platform: o.platform,
+      insecureRegistries: o.insecureRegistry,
+      runtime: o.runtime as RuntimeName | undefined,
+      jobs,
+      onEvent: renderer.sink,
+      signal: controller.signal,
+    });
+    renderer.close();
+    process.stdout.write(`${result.manifestDigest}\n`);
+    return 0;
+  } catch (e) {
+    renderer.close();
+    if (e instanceof StagecraftError) for (const l of e.details) process.stderr.write(`${l}\n`);
+    return reportError(e, o.debug ?? false);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,2 @@
+// Bundle entry point: dist/cli.js.
+export { main } from './main.js';

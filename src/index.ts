@@ -1,0 +1,15 @@
+/**
+ * stagecraft as a library:
+ *
+ *     import { build } from 'stagecraft';
+ *     const result = await build({ context: '.', tags: ['myapp:1.0'], onEvent: (e) => console.log(e) });
+ */
+export { build, type BuildOptions, type BuildResult } from './build/build.js';
+export type { BuildEvent, EventSink } from './build/events.js';
+export { StagecraftError, isStagecraftError, type ErrorCode, type SourceRange } from './errors.js';
+export { Store } from './store/index.js';
+export { parse } from './dockerfile/parser/index.js';
+export { parseReference } from './reference/index.js';
+export { saveDockerArchive, saveOciArchive } from './archive/index.js';
+export { sizeSummary, humanSize, type StageSize } from './report/size.js';
+export { VERSION } from './version.js';
