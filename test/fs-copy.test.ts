@@ -144,6 +144,19 @@ describe('copy: metadata', () => {
     assert.deepEqual(readTree(dst, 'o'), { 'o/abs': 'l:/etc/passwd', 'o/ro': 'f:r', 'o/rel': 'l:../x', 'o/sub': 'd', 'o/x.sh': 'f:#!', 'o/x2.sh': 'f:#!' });
   });
 
+  it('many links to one inode across directories stay one inode under concurrent copying', async () => {
+    fresh({ 'd/a/orig': 'shared' });
+    for (let i = 0; i < 40; i++) {
+      mkdirSync(join(ctx, `d/l${i % 5}`), { recursive: true });
+      linkSync(join(ctx, 'd/a/orig'), join(ctx, `d/l${i % 5}/h${i}`));
+    }
+    const r = await run(['d'], '/o');
+    const ino = lstatSync(join(dst, 'o/a/orig')).ino;
+    for (let i = 0; i < 40; i++) assert.equal(lstatSync(join(dst, `o/l${i % 5}/h${i}`)).ino, ino);
+    assert.equal(lstatSync(join(dst, 'o/a/orig')).nlink, 41);
+    assert.deepEqual(r, { files: 41, bytes: 6 });
+  });
+
   it('directory mtimes survive copying their children', async () => {
     fresh({ 'd/sub/f': 'f' });
     const { utimesSync } = await import('node:fs');

@@ -30,6 +30,8 @@ export interface TreeCopyOptions {
   skip?: (sub: string, isDir: boolean) => boolean;
   /** Maps a host target path to its in-image path for messages. */
   describe: (host: string) => string;
+  /** Leaf operations (file copies, links) in flight at once; default 16. */
+  concurrency?: number;
 }
 
 export interface CopyStats {
@@ -39,9 +41,13 @@ export interface CopyStats {
 
 export class TreeCopier {
   readonly stats: CopyStats = { files: 0, bytes: 0 };
-  private readonly inodes = new Map<string, string>();
+  /** First target of each multiply-linked source inode (a promise: copies run concurrently). */
+  private readonly inodes = new Map<string, Promise<string>>();
+  private readonly slots: Semaphore;
 
-  constructor(private readonly opts: TreeCopyOptions) {}
+  constructor(private readonly opts: TreeCopyOptions) {
+    this.slots = new Semaphore(opts.concurrency ?? 16);
+  }
 
   /** Source -> target of every entry written, for the xattr pass. */
   readonly written: Array<{ src: string; target: string }> = [];
@@ -97,6 +103,10 @@ export class TreeCopier {
       await this.copyDir(src, st, target, sub, overwriteMeta);
       return;
     }
+    await this.slots.run(() => this.copyLeaf(src, st, target));
+  }
+
+  private async copyLeaf(src: string, st: Stats, target: string): Promise<void> {
     await this.clearFileTarget(target);
     if (st.isSymbolicLink()) {
       await symlink(await readlink(src), target);
@@ -104,10 +114,26 @@ export class TreeCopier {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? this.inodes.get(key) : undefined;
       if (first !== undefined) {
-        await link(first, target);
+        await link(await first, target);
       } else {
-        this.stats.bytes += await copyRegular(src, target, this.opts.describe(target));
-        if (st.nlink > 1) this.inodes.set(key, target);
+        let done: (t: string) => void = () => {};
+        let failed: (e: unknown) => void = () => {};
+        if (st.nlink > 1) {
+          const p = new Promise<string>((res, rej) => {
+            done = res;
+            failed = rej;
+          });
+          p.catch(() => {});
+          this.inodes.set(key, p);
+        }
+        try {
+          const n = await copyRegular(src, target, this.opts.describe(target));
+          this.stats.bytes += n;
+          done(target);
+        } catch (e) {
+          failed(e);
+          throw e;
+        }
       }
       this.stats.files++;
     } else if (st.isSocket() || st.isFIFO()) {
@@ -119,7 +145,7 @@ export class TreeCopier {
         hint: 'create device nodes with RUN mknod instead of COPY',
       });
     }
-    await this.applyMeta(target, st);
+    await this.applyMeta(target, st, true);
     this.written.push({ src, target });
   }
 
@@ -135,14 +161,19 @@ export class TreeCopier {
       });
     }
     const names = (await readdir(src, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const tasks: Array<Promise<void>> = [];
     for (const d of names) {
       const childSub = sub === '' ? d.name : `${sub}/${d.name}`;
       if (this.opts.skip?.(childSub, d.isDirectory())) continue;
       const childSrc = `${src}/${d.name}`;
-      await this.copy(childSrc, await lstat(childSrc), `${target}/${d.name}`, childSub, true);
+      tasks.push(lstat(childSrc).then((cst) => this.copy(childSrc, cst, `${target}/${d.name}`, childSub, true)));
     }
+    // Wait for every child (even after a failure) before touching this directory again.
+    const results = await Promise.allSettled(tasks);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     if (created || overwriteMeta) {
-      await this.applyMeta(target, st);
+      await this.applyMeta(target, st, created);
       this.written.push({ src, target });
     }
   }
@@ -159,10 +190,14 @@ export class TreeCopier {
     await unlink(target);
   }
 
-  /** Owner, mode and times from `st`; chown first since it clears set-id bits. */
-  async applyMeta(target: string, st: Stats): Promise<void> {
+  /**
+   * Owner, mode and times from `st`; chown first since it clears set-id bits.
+   * `fresh` entries were just created by this process, so they already have
+   * its uid/gid and need no chown when that is the wanted owner.
+   */
+  async applyMeta(target: string, st: Stats, fresh = false): Promise<void> {
     const owner = this.ownerFor(st);
-    await setOwner(target, owner);
+    if (!fresh || owner.uid !== EUID || owner.gid !== EGID) await setOwner(target, owner);
     if (!st.isSymbolicLink()) await chmod(target, this.modeFor(st, st.isDirectory()));
     await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
@@ -185,22 +220,36 @@ export async function setOwner(target: string, owner: Owner): Promise<void> {
   await lchown(target, owner.uid, owner.gid);
 }
 
+/** Files up to this size are read and written in one call; larger ones stream. */
+const SMALL_FILE = 1 << 20;
+
 /**
  * Copy a regular file's bytes without following a link on either side: the
  * source is opened O_NOFOLLOW and must still be a regular file, the target is
  * created O_EXCL|O_NOFOLLOW (a link planted after we cleared the path fails
- * instead of being written through). Streams, so memory stays flat.
+ * instead of being written through). Large files stream, so memory stays flat.
  */
 async function copyRegular(src: string, target: string, described: string): Promise<number> {
   const rh = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW);
   let wh;
+  let size: number;
   try {
     const st = await rh.stat();
     if (!st.isFile()) throw new StagecraftError('COPY', `source of ${described} changed while copying`, { hint: 'do not modify the build context during a build' });
+    size = st.size;
     wh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     await rh.close();
     throw e;
+  }
+  if (size <= SMALL_FILE) {
+    try {
+      const data = await rh.readFile();
+      await wh.writeFile(data);
+      return data.length;
+    } finally {
+      await Promise.all([rh.close(), wh.close()]);
+    }
   }
   let bytes = 0;
   // The streams own (and close) both handles from here on.
@@ -210,4 +259,29 @@ async function copyRegular(src: string, target: string, described: string): Prom
   });
   await pipeline(input, wh.createWriteStream());
   return bytes;
+}
+
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
+
+/** A counting semaphore for leaf filesystem operations. */
+class Semaphore {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.free = Math.max(1, size);
+  }
+
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((res) => this.waiters.push(res));
+    try {
+      return await f();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }
