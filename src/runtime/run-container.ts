@@ -101,6 +101,7 @@ export async function runContainer(o: RunContainerOptions): Promise<RunContainer
       setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, 5000).unref();
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted) onAbort(); // aborted while the bundle was being written
     let result: { code: number | null; sig: NodeJS.Signals | null };
     try {
       result = await exited;

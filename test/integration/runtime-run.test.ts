@@ -17,7 +17,7 @@ import {
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 17;
+const TOTAL = 18;
 
 describe('RUN step with runc on overlay', { skip }, () => {
   let base: string;
@@ -205,6 +205,12 @@ describe('RUN step with runc on overlay', { skip }, () => {
     await assertNothingMounted(base);
     const list = await runTool(runtime.path, ['--root', runtime.stateRoot, 'list', '-q']);
     assert.equal(list.stdout.trim(), '');
+    passed++;
+  });
+
+  it('an already-aborted signal runs nothing and leaves nothing mounted', async () => {
+    await assert.rejects(step('touch /should-not-exist', { signal: AbortSignal.abort(new Error('pre-aborted')) }), /pre-aborted/);
+    await assertNothingMounted(base);
     passed++;
   });
 
