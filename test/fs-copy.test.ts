@@ -246,6 +246,29 @@ describe('copy: metadata', () => {
   });
 });
 
+describe('copy: special files', () => {
+  it('from a stage, pipes and device nodes are recreated; from the context a pipe becomes an empty file', async (t) => {
+    const { execFileSync } = await import('node:child_process');
+    if (process.geteuid?.() !== 0) return t.skip('mknod of device nodes needs root');
+    fresh({ 'dev/keep': 'k' });
+    execFileSync('mknod', [join(ctx, 'dev/null'), 'c', '1', '3']);
+    execFileSync('mknod', [join(ctx, 'dev/loop300'), 'b', '7', '300']);
+    execFileSync('mknod', [join(ctx, 'dev/fifo'), 'p']);
+    await run(['dev'], '/dev', { keepOwners: true });
+    const n = lstatSync(join(dst, 'dev/null'));
+    assert.ok(n.isCharacterDevice());
+    const { devNumbers } = await import('../src/fs/copy-tree.js');
+    assert.deepEqual(devNumbers(n.rdev), { major: 1, minor: 3 });
+    const b = lstatSync(join(dst, 'dev/loop300'));
+    assert.ok(b.isBlockDevice());
+    assert.deepEqual(devNumbers(b.rdev), { major: 7, minor: 300 });
+    assert.ok(lstatSync(join(dst, 'dev/fifo')).isFIFO());
+    await run(['dev/fifo'], '/ctx-fifo');
+    assert.ok(lstatSync(join(dst, 'ctx-fifo')).isFile());
+    await assert.rejects(run(['dev/null'], '/ctx-null'), (e) => isStagecraftError(e) && e.code === 'UNSUPPORTED');
+  });
+});
+
 describe('copy: extended attributes', () => {
   it('xattrs (user.*, security.capability) are copied with files and dirs; security.selinux is not', async (t) => {
     const { execFileSync } = await import('node:child_process');

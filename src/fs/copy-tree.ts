@@ -16,6 +16,7 @@ import { constants } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { readTreeXattrs, writeXattrs, xattrToolsAvailable } from '../tar/xattrs.js';
+import { execFile } from 'node:child_process';
 import { StagecraftError } from '../errors.js';
 import type { ChmodSpec } from './copy-chmod.js';
 import type { Owner } from './users.js';
@@ -136,12 +137,15 @@ export class TreeCopier {
         }
       }
       this.stats.files++;
+    } else if (this.opts.keepOwners && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice())) {
+      // From a stage: recreate pipes and device nodes, as BuildKit's copier does.
+      await mknodLike(target, st, this.opts.describe(target));
     } else if (st.isSocket() || st.isFIFO()) {
-      // BuildKit transfers sockets and pipes as empty regular files.
+      // From the context: BuildKit transfers sockets and pipes as empty regular files.
       await writeFile(target, '', { flag: 'wx' });
       this.stats.files++;
     } else {
-      throw new StagecraftError('UNSUPPORTED', `cannot copy device file ${this.opts.describe(target)}`, {
+      throw new StagecraftError('UNSUPPORTED', `cannot copy device file ${this.opts.describe(target)} from the build context`, {
         hint: 'create device nodes with RUN mknod instead of COPY',
       });
     }
@@ -284,4 +288,23 @@ class Semaphore {
       else this.free++;
     }
   }
+}
+
+/** Linux dev_t split, as glibc's major()/minor() do. */
+export function devNumbers(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  const major = Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn));
+  const minor = Number((r & 0xffn) | ((r >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/** mknod(1) for a pipe or device node like `st` (Node has no mknod). */
+async function mknodLike(target: string, st: Stats, described: string): Promise<void> {
+  const args = st.isFIFO() ? [target, 'p'] : [target, st.isCharacterDevice() ? 'c' : 'b', String(devNumbers(st.rdev).major), String(devNumbers(st.rdev).minor)];
+  await new Promise<void>((res, rej) =>
+    execFile('mknod', args, (err, _out, stderr) => {
+      if (err) rej(new StagecraftError('COPY', `cannot create ${described}: ${String(stderr).trim() || err.message}`, { hint: 'device nodes need root and a filesystem that allows them' }));
+      else res();
+    }),
+  );
 }
