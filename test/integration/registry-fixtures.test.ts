@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -126,6 +126,10 @@ describe('registry fixtures', () => {
   it('builds a base image once when several processes ask at the same time, and reuses the cache', async () => {
     const cache = await mkdtemp(join(tmpdir(), 'stagecraft-cache-'));
     try {
+      // What an interrupted build leaves: a temp dir named after a dead pid.
+      let deadPid = 999_999;
+      while ((() => { try { process.kill(deadPid, 0); return true; } catch { return false; } })()) deadPid++;
+      await mkdir(join(cache, 'base-images', `busybox-latest-v1.tmp-${deadPid}`, 'rootfs'), { recursive: true });
       const runs = await Promise.all([runBuilder(cache), runBuilder(cache), runBuilder(cache)]);
       for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const built = runs.filter((r) => /\] built busybox:latest in [\d.]+ s/.test(r.stderr));

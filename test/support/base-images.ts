@@ -356,6 +356,14 @@ export async function ensureBaseImages(
     const dir = join(testCacheDir(), 'base-images');
     await mkdir(dir, { recursive: true });
     await withLock(join(dir, '.build.lock'), async () => {
+      // Leftovers of builds whose process died (we hold the lock, so no build is running).
+      for (const e of await readdir(dir)) {
+        const m = /\.tmp-(\d+)$/.exec(e);
+        if (m && !alive(Number(m[1]))) {
+          log(`removing ${e}, left by an interrupted build`);
+          await removeTree(join(dir, e));
+        }
+      }
       for (const n of missing) if (!isBuilt(n)) await buildOne(n);
     });
   }
