@@ -36,9 +36,12 @@ const QUOTE = 2;
  */
 export function extractBuilderFlags(line: string, escape: '\\' | '`' = '\\'): [string, string[]] {
   const esc = escape.charCodeAt(0);
-  const b = utf8Encode(line);
+  // ASCII text is its own byte sequence; only other text needs encoding.
+  const ascii = /^[\x00-\x7f]*$/.test(line);
+  const b: ArrayLike<number> = ascii ? { length: line.length } : utf8Encode(line);
+  const at = ascii ? (i: number) => line.charCodeAt(i) : (i: number) => (b as Uint8Array)[i]!;
   const n = b.length;
-  const rest = (pos: number): string => utf8Decode(b.subarray(pos));
+  const rest = (pos: number): string => (ascii ? line.slice(pos) : utf8Decode((b as Uint8Array).subarray(pos)));
   const words: string[] = [];
   let phase = SPACES;
   let word = '';
@@ -46,11 +49,11 @@ export function extractBuilderFlags(line: string, escape: '\\' | '`' = '\\'): [s
   let blankOK = false;
   let ch = 0;
   for (let pos = 0; pos <= n; pos++) {
-    if (pos !== n) ch = b[pos]!;
+    if (pos !== n) ch = at(pos);
     if (phase === SPACES) {
       if (pos === n) break;
       if (isGoSpace(ch)) continue;
-      if (ch !== 0x2d || pos + 1 === n || b[pos + 1] !== 0x2d) return [rest(pos), words];
+      if (ch !== 0x2d || pos + 1 === n || at(pos + 1) !== 0x2d) return [rest(pos), words];
       phase = WORD;
     }
     if ((phase === WORD || phase === QUOTE) && pos === n) {
@@ -75,7 +78,7 @@ export function extractBuilderFlags(line: string, escape: '\\' | '`' = '\\'): [s
       if (ch === esc) {
         if (pos + 1 === n) continue;
         pos++;
-        ch = b[pos]!;
+        ch = at(pos);
       }
       word += String.fromCharCode(ch);
       continue;
@@ -91,7 +94,7 @@ export function extractBuilderFlags(line: string, escape: '\\' | '`' = '\\'): [s
         continue;
       }
       pos++;
-      ch = b[pos]!;
+      ch = at(pos);
     }
     word += String.fromCharCode(ch);
   }
