@@ -20,7 +20,10 @@ export interface Heredoc {
 /**
  * One node. A top-level instruction is a Node whose `value` is the lowercased
  * instruction keyword; its arguments hang off `next` as a linked list, as in
- * BuildKit. ONBUILD's sub-instruction is in `children`.
+ * BuildKit. ONBUILD's sub-instruction is `next.children[0]` (it carries the
+ * ONBUILD line numbers; heredocs of `ONBUILD RUN <<EOF` sit on the ONBUILD
+ * node itself, as in BuildKit). The keyword as written (for casing checks) is
+ * the first word of `original`: see keywordAsWritten() in ./parser.
  */
 export interface Node {
   value: string;
@@ -40,7 +43,11 @@ export interface Node {
   prevComment: string[];
 }
 
-/** A parser diagnostic that is not an error (e.g. an empty continuation line). */
+/**
+ * A parser diagnostic that is not an error. The parser emits one kind, for an
+ * empty line inside a line continuation (the linter's NoEmptyContinuation):
+ * `location` is the instruction's last line, as BuildKit reports it.
+ */
 export interface ParseWarning {
   short: string;
   detail: string[];
@@ -53,6 +60,10 @@ export interface ParseResult {
   ast: Node;
   escapeToken: '\\' | '`';
   warnings: ParseWarning[];
-  /** Directives found at the top of the file (lowercased keys): syntax, escape, check. */
+  /**
+   * Directives found at the top of the file (lowercased keys): syntax, escape,
+   * check. Like BuildKit's parser, a `#!` first line ends the block here; the
+   * linter's `parseDirective('check', text)` skips a shebang line as BuildKit does.
+   */
   directives: Record<string, string>;
 }
