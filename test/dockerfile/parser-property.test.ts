@@ -68,6 +68,25 @@ describe('parser properties', () => {
     assert.ok(parsed > 300, 'the generators reach successful parses');
   });
 
+  it('reads a string and its UTF-8 bytes the same way', () => {
+    const noSurrogates = (s: string) => !/\p{Cs}/u.test(s);
+    fc.assert(
+      fc.property(anyText.filter(noSurrogates), (text) => {
+        const outcome = (input: string | Uint8Array) => {
+          try {
+            const r = parse(input);
+            return { dump: dump(r.ast), warnings: r.warnings, directives: r.directives };
+          } catch (e) {
+            return { error: (e as Error).message };
+          }
+        };
+        assert.deepEqual(outcome(new TextEncoder().encode(text)), outcome(text));
+      }),
+      { numRuns: 1000 },
+    );
+    console.log('parser property (string and bytes agree): 1000 runs');
+  });
+
   it('parse(print(ast)) equals ast for ASTs parsed from generated text', () => {
     let checked = 0;
     fc.assert(
