@@ -14,7 +14,7 @@ import { BuildContext } from '../context/build-context.js';
 import { parse } from '../dockerfile/parser/index.js';
 import { parseStages } from '../dockerfile/instructions/index.js';
 import { platformFromNode, formatPlatform, parsePlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
-import { dispatchStage, parseTrigger, planGraph, type DispatchResult, type GraphResult } from '../plan/index.js';
+import { dispatchStage, parseTrigger, planGraph, progressPrefix, type DispatchResult, type GraphResult } from '../plan/index.js';
 import type { BuildRequest, HistoryEntry, PlannedStage, StepSource } from '../plan/types.js';
 import { RegistryClient } from '../registry/index.js';
 import { detectRuntime, type OciRuntime, type RuntimeName } from '../runtime/detect.js';
@@ -298,7 +298,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
       history.push(withCreated(entry, created));
       continue;
     }
-    const id = `[${st.progressName ? `${st.progressName} ` : ''}${planned.ordinal}/${planned.total}]`;
+    const id = progressPrefix(st.progressName, planned.ordinal, planned.total).trim();
     const instruction = planned.name;
     emit({ type: 'step-start', id, stage: st.displayName, name: instruction });
     const s0 = Date.now();
