@@ -16,6 +16,7 @@
 import { StagecraftError } from '../errors.js';
 import { parseChmod } from './copy-chmod.js';
 import { childSkip, excludeFilter, keepMatch, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
+import { detectArchive, unpackArchive } from './copy-unpack.js';
 import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
@@ -42,6 +43,11 @@ export interface CopyOptions {
   allowEmptyWildcard?: boolean;
   /** For messages: "build context", "stage build". */
   sourceName?: string;
+  /**
+   * ADD: a source file that is a tar archive (plain, gzip, bzip2, xz, zstd;
+   * detected by content) is extracted into the destination directory.
+   */
+  unpackArchives?: boolean;
 }
 
 export type CopyResult = CopyStats;
@@ -110,9 +116,16 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
   const destHost = await resolveInRoot(opts.destRoot, dest.path);
 
   for (const m of matches) {
+    const kind = opts.unpackArchives && m.stat.isFile() ? await detectArchive(m.host) : undefined;
+    if (kind) {
+      const r = await unpackArchive({ archive: m.host, kind, destRoot: opts.destRoot, dest: dest.path, chown: opts.chown });
+      copier.stats.files += r.files;
+      copier.stats.bytes += r.bytes;
+      continue;
+    }
     const skip = childSkip(m, opts.ignore, isExcluded);
     const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
-    if (opts.parents) await copyWithParents(c, m, destHost, opts, ensureDirBelow);
+    if (opts.parents) await copyWithParents(c, m, destHost, ensureDirBelow);
     else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
     await c.copyXattrs(m.host);
     copier.stats.files += c.stats.files;
@@ -170,7 +183,6 @@ async function copyWithParents(
   c: TreeCopier,
   m: SourceMatch,
   destHost: string,
-  _opts: CopyOptions,
   ensureDirBelow: (m: SourceMatch) => Promise<string>,
 ): Promise<void> {
   if (m.destRel === '') {
