@@ -116,6 +116,17 @@ describe('resolveChown (COPY --chown)', () => {
     await assert.rejects(resolveChown(rootfs, '1:ghosts'), (e) => isStagecraftError(e) && /group ghosts/.test(e.message));
     await assert.rejects(resolveChown(emptyRoot, 'app'), /unable to find user app/);
   });
+  it("missing: 'root' gives BuildKit FileOp's lenient result (WORKDIR owner for USER)", async () => {
+    const table: Array<[string, { uid: number; gid: number }]> = [
+      ['ghost', { uid: 0, gid: 0 }],
+      ['app', { uid: 1000, gid: 1000 }],
+      ['1000', { uid: 1000, gid: 1000 }],
+      ['svc:ghosts', { uid: 1001, gid: 50 }],
+      ['ghost:staff', { uid: 0, gid: 50 }],
+    ];
+    for (const [spec, want] of table) assert.deepEqual(await resolveChown(rootfs, spec, { missing: 'root' }), want, spec);
+    assert.deepEqual(await resolveChown(emptyRoot, 'app', { missing: 'root' }), { uid: 0, gid: 0 });
+  });
   it('numeric ids need no passwd file', async () => {
     assert.deepEqual(await resolveChown(emptyRoot, '300:400'), { uid: 300, gid: 400 });
   });

@@ -15,7 +15,8 @@
  *
  * --chown follows BuildKit's FileOp: `name` gives the passwd uid and primary
  * gid, a numeric `uid` alone gives gid = uid, `:group` overrides the gid. A
- * name that is missing is an error (as the Dockerfile reference documents).
+ * name that is missing is an error (as the Dockerfile reference documents),
+ * or id 0 with `missing: 'root'` (BuildKit's FileOp code, used for WORKDIR).
  */
 import { readFile } from 'node:fs/promises';
 import { StagecraftError } from '../errors.js';
@@ -165,11 +166,23 @@ export async function resolveUser(rootfs: string, spec: string): Promise<Resolve
   return { uid, gid, additionalGids };
 }
 
+export interface ChownOptions {
+  /**
+   * What a name absent from passwd/group gives: 'error' (COPY --chown, as
+   * the Dockerfile reference documents) or 'root' (id 0, what BuildKit's
+   * FileOp does, e.g. for the directory WORKDIR creates for USER).
+   */
+  missing?: 'error' | 'root';
+}
+
 /**
- * Resolve a COPY/ADD --chown value. `rootfs` is the destination stage's root
- * (where names are looked up). Returns undefined for an empty spec.
+ * Resolve a COPY/ADD --chown value, or the owner BuildKit gives a WORKDIR
+ * directory for the stage's USER (same FileOp rules, `missing: 'root'`).
+ * `rootfs` is the destination stage's root (where names are looked up).
+ * Returns undefined for an empty spec.
  */
-export async function resolveChown(rootfs: string, spec: string): Promise<Owner | undefined> {
+export async function resolveChown(rootfs: string, spec: string, options: ChownOptions = {}): Promise<Owner | undefined> {
+  const lenient = options.missing === 'root';
   if (spec === '') return undefined;
   const [userArg, groupArg] = splitSpec(spec);
   let uid = 0;
@@ -181,13 +194,14 @@ export async function resolveChown(rootfs: string, spec: string): Promise<Owner 
   } else if (userArg !== '') {
     const text = await readImageFile(rootfs, '/etc/passwd');
     const found = (text === undefined ? [] : parsePasswd(text)).find((e) => e.name === userArg);
-    if (!found) {
+    if (found) {
+      uid = found.uid;
+      gid = found.gid;
+    } else if (!lenient) {
       throw new StagecraftError('COPY', `--chown: unable to find user ${userArg}: no matching entries in passwd file`, {
         hint: 'use a numeric uid:gid, or create the user in this stage before the COPY',
       });
     }
-    uid = found.uid;
-    gid = found.gid;
   }
   if (groupArg !== undefined && groupArg !== '') {
     const g = fastId(groupArg);
@@ -195,12 +209,13 @@ export async function resolveChown(rootfs: string, spec: string): Promise<Owner 
     else {
       const text = await readImageFile(rootfs, '/etc/group');
       const found = (text === undefined ? [] : parseGroup(text)).find((e) => e.name === groupArg);
-      if (!found) {
+      if (found) gid = found.gid;
+      else if (!lenient) {
         throw new StagecraftError('COPY', `--chown: unable to find group ${groupArg}: no matching entries in group file`, {
           hint: 'use a numeric gid, or create the group in this stage before the COPY',
         });
       }
-      gid = found.gid;
+      // Lenient: an unknown group keeps the gid the user part gave (BuildKit FileOp).
     }
   }
   return { uid, gid };
