@@ -87,6 +87,7 @@ describe('resolveUser (USER)', () => {
     assert.deepEqual(await resolveUser(emptyRoot, '123'), { uid: 123, gid: 0, additionalGids: [] });
     assert.deepEqual(await resolveUser(emptyRoot, '123:456'), { uid: 123, gid: 456, additionalGids: [] });
     await assert.rejects(resolveUser(emptyRoot, 'app'), /unable to find user app/);
+    assert.deepEqual(await resolveUser(emptyRoot, 'root'), { uid: 0, gid: 0, additionalGids: [] });
   });
   it('reads the image passwd through an absolute /etc symlink inside the rootfs', async () => {
     assert.deepEqual(await resolveUser(linkedRoot, 'app'), { uid: 4242, gid: 4343, additionalGids: [] });

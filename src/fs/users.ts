@@ -127,6 +127,8 @@ export async function resolveUser(rootfs: string, spec: string): Promise<Resolve
   }
   const passwdText = await readImageFile(rootfs, '/etc/passwd');
   const groupText = await readImageFile(rootfs, '/etc/group');
+  // An image without /etc/passwd (scratch-like) still runs as root when asked by name.
+  if (passwdText === undefined && userArg === 'root' && groupArg === undefined) return { uid: 0, gid: 0, additionalGids: [] };
   const users = passwdText === undefined ? [] : parsePasswd(passwdText);
   const groups = groupText === undefined ? [] : parseGroup(groupText);
 
