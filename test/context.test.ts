@@ -149,6 +149,18 @@ describe('BuildContext.hashSources: content digests and the stat cache', () => {
     assert.equal((await hashTree(d, ['f'], { statCache: cache })).bytesRead, 0);
   });
 
+  it('concurrent hashes of one context share the cache and save safely', async () => {
+    const d = dir(SPEC);
+    const cachePath = join(base, `concurrent${n}.json`);
+    await settle();
+    const ctx = await BuildContext.open(d, { statCachePath: cachePath });
+    const results = await Promise.all([ctx.hashSources(['src']), ctx.hashSources(['*.go']), ctx.hashSources(['.']), ctx.hashSources(['README.md'])]);
+    assert.equal(results.length, 4);
+    const again = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    assert.equal(again.bytesRead, 0);
+    assert.equal(again.digest, results[2]!.digest);
+  });
+
   it('a corrupt cache file is ignored and rewritten', async () => {
     const d = dir({ f: 'x' });
     const cachePath = join(base, `corrupt${n}.json`);

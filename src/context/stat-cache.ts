@@ -14,6 +14,11 @@ import { dirname } from 'node:path';
 
 export const RACY_WINDOW_NS = 50_000_000n;
 
+/** Past this many entries, a save keeps only the files hashed by this process. */
+export const MAX_ENTRIES = 250_000;
+
+let saveCounter = 0;
+
 interface Entry {
   size: string;
   mtimeNs: string;
@@ -34,6 +39,8 @@ function key(st: BigIntStats): Omit<Entry, 'sha256'> {
 export class StatCache {
   private entries: Map<string, Entry>;
   private dirty = false;
+  /** Files looked up or stored since load. */
+  private readonly touched = new Set<string>();
 
   private constructor(
     readonly path: string | undefined,
@@ -67,6 +74,7 @@ export class StatCache {
 
   /** The cached sha256 for `file` if its stat is unchanged. */
   lookup(file: string, st: BigIntStats): string | undefined {
+    this.touched.add(file);
     const e = this.entries.get(file);
     if (!e) return undefined;
     const k = key(st);
@@ -75,6 +83,7 @@ export class StatCache {
 
   /** Remember a hash, unless the file changed too recently to trust its stat. */
   store(file: string, st: BigIntStats, sha256: string, readStartNs: bigint): void {
+    this.touched.add(file);
     if (st.mtimeNs > readStartNs - RACY_WINDOW_NS || st.ctimeNs > readStartNs - RACY_WINDOW_NS) {
       if (this.entries.delete(file)) this.dirty = true;
       return;
@@ -86,11 +95,15 @@ export class StatCache {
   /** Write atomically (temp file + rename) if anything changed. */
   async save(): Promise<void> {
     if (!this.path || !this.dirty) return;
+    // Cleared first: a store() during the write marks it dirty again.
+    this.dirty = false;
+    if (this.entries.size > MAX_ENTRIES) {
+      for (const k of [...this.entries.keys()]) if (!this.touched.has(k)) this.entries.delete(k);
+    }
     const data: CacheFile = { version: 1, entries: Object.fromEntries(this.entries) };
     await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
+    const tmp = `${this.path}.${process.pid}.${Date.now()}.${++saveCounter}.tmp`;
     await writeFile(tmp, JSON.stringify(data));
     await rename(tmp, this.path);
-    this.dirty = false;
   }
 }
