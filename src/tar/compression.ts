@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { Duplex, PassThrough, Readable } from 'node:stream';
+import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
+import { Decompress } from 'fzstd';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sniffCompression, type Compression } from '../oci/media-types.js';
 
@@ -48,11 +49,25 @@ export function decompressor(c: Compression): Duplex {
     case 'none': return new PassThrough();
     case 'gzip': return createGunzip();
     case 'zstd': {
-      const zstd = findExecutable('zstd');
-      if (!zstd) throw new Error('zstd-compressed layer needs the zstd command (apt-get install zstd)');
-      return processStream(zstd, ['-d', '-c', '-q']);
+      const zstd = process.env.STAGECRAFT_NO_ZSTD_CLI === '1' ? undefined : findExecutable('zstd');
+      return zstd ? processStream(zstd, ['-d', '-c', '-q']) : pureZstdDecompressor();
     }
   }
+}
+
+/** zstd decompression in JavaScript (fzstd), for machines without the zstd command. */
+export function pureZstdDecompressor(): Duplex {
+  let dec: Decompress;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try { dec.push(chunk); cb(); } catch (e) { cb(e as Error); }
+    },
+    flush(cb) {
+      try { dec.push(new Uint8Array(0), true); cb(); } catch (e) { cb(e as Error); }
+    },
+  });
+  dec = new Decompress((data) => { t.push(Buffer.from(data)); });
+  return t;
 }
 
 /** A compressor; gzip uses pigz when installed (parallel), else zlib. */

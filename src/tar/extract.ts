@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writevSync, type Stats } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { HashingStream, type Digest } from '../oci/digest.js';
@@ -71,10 +71,26 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0):
   await run('mknod', kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)]);
 }
 
-async function existing(path: string): Promise<import('node:fs').Stats | undefined> {
-  try { return await lstat(path); } catch (e) {
+// Metadata calls are synchronous on purpose: they are page-cache fast, and a
+// thread-pool round trip per call made extraction ~6x slower than GNU tar.
+function existing(path: string): Stats | undefined {
+  try { return lstatSync(path); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+function writeAll(fd: number, bufs: Buffer[]): void {
+  let rest = bufs;
+  while (rest.length) {
+    let n = writevSync(fd, rest);
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (n >= b.length) { n -= b.length; continue; }
+      next.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+    rest = next;
   }
 }
 
@@ -110,8 +126,8 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
     for (let i = 0; i < parts.length - 1; i++) {
       cur = cur === '' ? parts[i]! : `${cur}/${parts[i]}`;
       if (knownDirs.has(cur)) continue;
-      const st = await existing(abs(cur));
-      if (!st) await mkdir(abs(cur), { mode: 0o755 });
+      const st = existing(abs(cur));
+      if (!st) mkdirSync(abs(cur), { mode: 0o755 });
       else if (st.isSymbolicLink()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} would be written through the symlink ${JSON.stringify(cur)} (symlink escape)`);
       else if (!st.isDirectory()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} needs ${JSON.stringify(cur)} to be a directory, but the layer made it a file`);
       knownDirs.add(cur);
@@ -120,7 +136,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
 
   /** Clears the way for a new entry at rel (a directory stays if the new entry is one too). */
   async function replace(rel: string, keepDir: boolean): Promise<void> {
-    const st = await existing(abs(rel));
+    const st = existing(abs(rel));
     if (!st) return;
     if (keepDir && st.isDirectory()) return;
     await rm(abs(rel), { recursive: true, force: true });
@@ -152,9 +168,9 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       await parentsOf(target);
       await replace(target, false);
       await mknod(abs(target), 'c', 0, 0);
-      await lchown(abs(target), 0, 0);
-      await chmod(abs(target), 0); // as overlayfs creates whiteouts
-      await lutimes(abs(target), h.mtime, h.mtime);
+      lchownSync(abs(target), 0, 0);
+      chmodSync(abs(target), 0); // as overlayfs creates whiteouts
+      lutimesSync(abs(target), h.mtime, h.mtime);
       continue;
     }
     if (rel === '') {
@@ -167,39 +183,47 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
     switch (h.type) {
       case 'dir': {
         await replace(rel, true);
-        if (!(await existing(p))) await mkdir(p, { mode: 0o700 });
+        if (!existing(p)) mkdirSync(p, { mode: 0o700 });
         knownDirs.add(rel);
         dirMeta.set(rel, h);
         break;
       }
       case 'file': {
         await replace(rel, false);
-        const fh = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of entry.body) await fh.write(chunk);
-          await fh.chown(h.uid, h.gid);
-          await fh.chmod(h.mode);
+          // Batch writes (~1 MiB) to keep the syscall count low.
+          let pending: Buffer[] = [];
+          let pendingBytes = 0;
+          for await (const chunk of entry.body) {
+            pending.push(chunk);
+            pendingBytes += chunk.length;
+            if (pendingBytes >= 1 << 20) { writeAll(fd, pending); pending = []; pendingBytes = 0; }
+          }
+          if (pending.length) writeAll(fd, pending);
+          fchownSync(fd, h.uid, h.gid);
+          fchmodSync(fd, h.mode);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         unpackedSize += h.size;
         break;
       }
       case 'symlink': {
         await replace(rel, false);
-        await symlink(h.linkname ?? '', p);
-        await lchown(p, h.uid, h.gid);
+        symlinkSync(h.linkname ?? '', p);
+        lchownSync(p, h.uid, h.gid);
         break;
       }
       case 'hardlink': {
         const targetRel = safeRelative(h.linkname ?? '');
         if (targetRel === '') throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at the layer root`);
         await parentsOf(targetRel);
-        const t = await existing(abs(targetRel));
+        const t = existing(abs(targetRel));
         if (!t) throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at ${JSON.stringify(h.linkname)}, which is not earlier in this layer`);
         if (t.isDirectory()) throw new UnsafeLayerError(`hardlink ${JSON.stringify(h.path)} points at a directory`);
         await replace(rel, false);
-        await link(abs(targetRel), p);
+        linkSync(abs(targetRel), p);
         continue; // a hardlink shares its target's metadata
       }
       case 'chardev': case 'blockdev': case 'fifo': {
@@ -207,8 +231,8 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
         if (h.type !== 'fifo' && devices === 'skip') continue;
         await replace(rel, false);
         await mknod(p, h.type === 'fifo' ? 'p' : h.type === 'chardev' ? 'c' : 'b', h.devmajor ?? 0, h.devminor ?? 0);
-        await lchown(p, h.uid, h.gid);
-        await chmod(p, h.mode);
+        lchownSync(p, h.uid, h.gid);
+        chmodSync(p, h.mode);
         break;
       }
     }
@@ -216,7 +240,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       const x = Object.fromEntries(Object.entries(h.xattrs).filter(([k]) => allowedXattr(k)));
       if (Object.keys(x).length) xattrs.push({ path: p, xattrs: x });
     }
-    if (h.type !== 'dir') await lutimes(p, h.mtime, h.mtime);
+    if (h.type !== 'dir') lutimesSync(p, h.mtime, h.mtime);
   }
 
   } catch (e) {
@@ -225,7 +249,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   }
 
   for (const d of opaque) {
-    const st = await existing(abs(d));
+    const st = existing(abs(d));
     if (st?.isDirectory()) xattrs.push({ path: abs(d), xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } });
   }
   // xattrs after chown (chown clears security.capability); they do not touch mtime.
@@ -234,9 +258,9 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   const dirs = [...dirMeta.keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const d of dirs) {
     const h = dirMeta.get(d)!;
-    await chown(abs(d), h.uid, h.gid);
-    await chmod(abs(d), h.mode);
-    await utimes(abs(d), h.mtime, h.mtime);
+    chownSync(abs(d), h.uid, h.gid);
+    chmodSync(abs(d), h.mode);
+    utimesSync(abs(d), h.mtime, h.mtime);
   }
   // drain anything after the end-of-archive marker so the digest covers the whole blob
   for (let r = await it.next(); !r.done; r = await it.next()) { /* discard */ }
