@@ -207,6 +207,23 @@ describe('saving archives', () => {
     assert.deepEqual(again[0].RepoTags, ['sample:1']);
   });
 
+  it('a built image (layer only as a committed directory) exports to a docker archive skopeo reads', async () => {
+    const store = await newStore();
+    const upper = mkdtempSync(join(store.tmpDir, 'upper-'));
+    execFileSync('sh', ['-c', 'mkdir -p app && echo built > app/out.txt && ln -s app/out.txt link'], { cwd: upper });
+    const { dirToLayerEntries, writeLayer } = await import('../src/tar/index.js');
+    const { Writable } = await import('node:stream');
+    const { diffId, size } = await writeLayer(dirToLayerEntries(upper, { format: 'overlay' }), new Writable({ write(_c, _e, cb) { cb(); } }));
+    await store.commitLayerDir(upper, diffId, size);
+    const m = await store.writeImage({ config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: { Cmd: ['/app'] } }, layers: [{ mediaType: MediaType.ociLayer, digest: diffId, size }] });
+    await store.tag('docker.io/library/built:1', m);
+    const file = await saveTo((out) => saveDockerArchive(store, ['docker.io/library/built:1'], out as never), 'built.tar');
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' }));
+    assert.deepEqual(inspect.Layers, [diffId]);
+    const oci = await saveTo((out) => saveOciArchive(store, ['docker.io/library/built:1'], out as never), 'built-oci.tar');
+    execFileSync('skopeo', ['inspect', `oci-archive:${oci}`]);
+  });
+
   it('saving is deterministic', async () => {
     const { store, ref } = await sampleStore();
     const a = readFileSync(await saveTo((out) => saveDockerArchive(store, [ref], out as never), 'a.tar'));

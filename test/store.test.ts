@@ -118,8 +118,12 @@ describe('store: layers', () => {
     await store.commitLayerDir(upper, diffId, size);
     assert.equal(existsSync(upper), false);
     assert.equal(existsSync(join(store.layerDir(diffId), 'app/main.js')), true);
+    const m = await store.writeImage({ config: configFor([diffId]), layers: [{ mediaType: MediaType.ociLayer, digest: diffId, size }] });
+    assert.equal(await store.has(diffId), false, 'the tar blob is made lazily, when an output needs it');
+    assert.equal((await store.resolve(m)).config.rootfs.diff_ids[0], diffId);
     const parts: Buffer[] = [];
     for await (const c of await store.layerTar(diffId)) parts.push(c);
+    assert.equal(await store.has(diffId), true);
     assert.equal(sha256(Buffer.concat(parts)), diffId);
     assert.equal(Buffer.concat(parts).includes(Buffer.from('.wh.removed')), true);
   });
@@ -182,6 +186,9 @@ describe('store: images, tags, prune', () => {
     assert.equal(await store.hasLayer(cached.diffId), true);
     assert.equal(await store.has(cached.blob), true, 'a live layer keeps its compressed blob');
     assert.equal((await store.resolve('r/kept:1')).manifestDigest, kept.manifest);
+    mkdirSync(join(store.root, 'layers', 'ab'.repeat(32), 'debris'), { recursive: true });
+    assert.equal((await store.prune()).layersRemoved, 1, 'a layer dir without a record is debris');
+    assert.equal(existsSync(join(store.root, 'layers', 'ab'.repeat(32))), false);
     const all = await store.prune({ all: true });
     assert.equal(all.cacheRecordsRemoved, 1);
     assert.equal(await store.hasLayer(cached.diffId), false);

@@ -73,6 +73,11 @@ export async function collectGarbage(blobs: BlobStore, layers: LayerStore, tagge
     await layers.remove(info.diffId);
     result.layersRemoved++;
   }
+  // Directories without a record are debris from an interrupted unpack or commit.
+  for (const d of await layers.orphanDirs()) {
+    await layers.remove(d);
+    result.layersRemoved++;
+  }
   for (const d of await blobs.list()) {
     if (liveBlobs.has(d)) continue;
     result.bytesFreed += await blobs.remove(d);

@@ -225,6 +225,12 @@ export class LayerStore {
     return out;
   }
 
+  /** Layer directories that have no record beside them. */
+  async orphanDirs(): Promise<Digest[]> {
+    const names = new Set(await readdir(this.dir).catch(() => [] as string[]));
+    return [...names].filter((n) => /^[a-f0-9]{64}$/.test(n) && !names.has(`${n}.json`)).map((n) => `sha256:${n}` as Digest);
+  }
+
   async remove(diffId: Digest): Promise<void> {
     await rm(this.#infoPath(diffId), { force: true });
     await rm(this.layerDir(diffId), { recursive: true, force: true });

@@ -114,9 +114,10 @@ export class Store {
   // ------------------------------------------------------------ images
 
   /**
-   * Stores a config and an OCI manifest referencing `layers` (blobs already in
-   * the store, or layers only unpacked, whose uncompressed tar is then
-   * materialised). Returns the manifest digest.
+   * Stores a config and an OCI manifest referencing `layers`: blobs already in
+   * the store, or built layers (uncompressed media type, digest = diffId) that
+   * exist only as a layer directory until `layerTar`/`compressedBlob` is
+   * called for an export. Returns the manifest digest.
    */
   async writeImage(image: { config: ImageConfig | Uint8Array; layers: Descriptor[]; annotations?: Record<string, string> }): Promise<Digest> {
     // Raw config bytes are stored exactly (a loaded image keeps its image id).
@@ -127,10 +128,9 @@ export class Store {
     }
     for (const [i, l] of image.layers.entries()) {
       if (await this.blobs.has(l.digest)) continue;
-      if (l.digest === diffIds[i] && (await this.layers.hasLayer(l.digest))) {
-        (await this.layers.layerTar(l.digest)).destroy();
-        continue;
-      }
+      // A built layer (uncompressed, digest = diffId) may exist only as its
+      // directory; layerTar() makes its blob when an output first needs it.
+      if (l.digest === diffIds[i] && (await this.layers.hasLayer(l.digest))) continue;
       throw new StagecraftError('NOT_FOUND', `layer blob ${l.digest} is not in the local store`);
     }
     const config = image.config instanceof Uint8Array
