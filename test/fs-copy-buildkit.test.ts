@@ -210,3 +210,42 @@ describe('BuildKit COPY scenarios', () => {
     passed++;
   });
 });
+
+describe('BuildKit COPY --parents scenarios (dockerfile_parents_test.go)', () => {
+  const STAGE: TreeSpec = {
+    'test/a/b/c/d/e/bay': '', 'test/a/b/c/d/foo': '', 'test/a/b2/c/d/e/bar': '',
+    'test/a/b/c2/d/e/baz': '', 'test/a/b/c2/d/e2/baz': '',
+  };
+  const targets: Array<{ name: string; sources: string[]; present: string[]; absent: string[] }> = [
+    { name: 'middle: /test/a/b/./c/d', sources: ['/test/a/b/./c/d'], present: ['c/d/e', 'c/d/foo'], absent: ['a', 'e'] },
+    { name: 'end: /test/a/b/c/d/.', sources: ['/test/a/b/c/d/.'], present: ['test/a/b/c/d/e', 'test/a/b/c/d/foo'], absent: [] },
+    { name: 'start: ./test/a/b/c/d', sources: ['./test/a/b/c/d'], present: ['test/a/b/c/d/e', 'test/a/b/c/d/foo'], absent: [] },
+    { name: 'double: /test/a/./b/./c', sources: ['/test/a/./b/./c'], present: ['b/c/d/e', 'b/c/d/foo'], absent: [] },
+    { name: 'wildcard: /test/a/./*/c', sources: ['/test/a/./*/c'], present: ['b/c/d/e', 'b2/c/d/e/bar'], absent: [] },
+    { name: 'doublewildcard: /test/a/b*/./c/**/e', sources: ['/test/a/b*/./c/**/e'], present: ['c/d/e', 'c/d/e/bay', 'c/d/e/bar'], absent: [] },
+    { name: 'doubleinputs', sources: ['/test/a/b/c*/./d/**/baz', '/test/a/b*/./c/**/bar'], present: ['d/e/baz', 'd/e2/baz', 'c/d/e/bar'], absent: ['d/e/bay'] },
+    { name: 'normal: /test/a/b/c/d', sources: ['/test/a/b/c/d'], present: ['test/a/b/c/d/e', 'test/a/b/c/d/e/bay'], absent: ['e', 'a'] },
+    { name: 'wildcard-nonexistent (upstream b2* on a base without b2; b3* here)', sources: ['/test/a/b3*/c'], present: [], absent: ['a'] },
+    { name: 'wildcard-afterpivot (upstream c2* on a base without c2; c3* here)', sources: ['/test/a/b/./c3*'], present: [], absent: ['a'] },
+  ];
+  let ok = 0;
+  after(() => console.log(`BuildKit --parents targets: ${ok}/${targets.length} passed`));
+  for (const t of targets) {
+    it(t.name, async () => {
+      const { ctx, root } = setup(STAGE);
+      await copy({ srcRoot: ctx, destRoot: root, sources: t.sources, dest: '/out/', parents: true, keepOwners: true });
+      assert.ok(lstatSync(join(root, 'out')).isDirectory());
+      for (const p of t.present) assert.ok(lstatSync(join(root, 'out', p), { throwIfNoEntry: false }), `expected /out/${p}`);
+      for (const p of t.absent) assert.equal(lstatSync(join(root, 'out', p), { throwIfNoEntry: false }), undefined, `unexpected /out/${p}`);
+      ok++;
+    });
+  }
+  it('testCopyParents: --parents foo1/foo2/bar / and foo1/foo2/ba* . in WORKDIR /test', async () => {
+    const { ctx, root } = setup({ 'foo1/foo2/bar': 'testing', 'foo1/foo2/baz': 'testing2' });
+    await copy({ srcRoot: ctx, destRoot: root, sources: ['foo1/foo2/bar'], dest: '/', parents: true });
+    await copy({ srcRoot: ctx, destRoot: root, sources: ['foo1/foo2/ba*'], dest: '.', workdir: '/test', parents: true });
+    assert.equal(text(root, 'foo1/foo2/bar'), 'testing');
+    assert.equal(text(root, 'test/foo1/foo2/bar'), 'testing');
+    assert.equal(text(root, 'test/foo1/foo2/baz'), 'testing2');
+  });
+});

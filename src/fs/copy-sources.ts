@@ -119,9 +119,35 @@ async function notFound(root: string, rel: string, opts: ResolveSourcesOptions):
 
 /** Resolve one source argument into matches, in lexical order. */
 export async function resolveSource(root: string, spec: string, opts: ResolveSourcesOptions = {}): Promise<SourceMatch[]> {
-  const [pivotRaw, patternRaw] = opts.parents ? splitPivot(spec) : ['', spec];
+  if (!opts.parents) return resolveUnder(root, spec, '', cleanRel(spec), opts, true);
+  const [pivotRaw, patternRaw] = splitPivot(spec);
   const pivot = cleanRel(pivotRaw);
   const pattern = cleanRel(patternRaw);
+  if (!pivot.split('/').some(hasWildcard)) return resolveUnder(root, spec, pivot, pattern, opts, true);
+  // A wildcard before the pivot (`/a/b*/./c/**/e`): every matching directory
+  // is a pivot of its own; what is missing under one of them is simply not
+  // matched there.
+  const pivots = await resolveUnder(root, spec, '', pivot, { ...opts, parents: false }, true);
+  const out: SourceMatch[] = [];
+  for (const p of pivots) {
+    if (!p.stat.isDirectory()) continue;
+    out.push(...(await resolveUnder(root, spec, p.rel, pattern, opts, false)));
+  }
+  return out;
+}
+
+/**
+ * Matches of `pattern` below the (literal) `pivot`. `strict`: a missing
+ * literal path is an error (otherwise it just matches nothing).
+ */
+async function resolveUnder(
+  root: string,
+  spec: string,
+  pivot: string,
+  pattern: string,
+  opts: ResolveSourcesOptions,
+  strict: boolean,
+): Promise<SourceMatch[]> {
   const comps = pattern === '' ? [] : pattern.split('/');
   const w = comps.findIndex(hasWildcard);
   const destRelOf = (rel: string): string =>
@@ -132,6 +158,7 @@ export async function resolveSource(root: string, spec: string, opts: ResolveSou
     const host = await resolveInRoot(root, rel);
     const stat = await lstatOrUndefined(host);
     if (!stat || (rel !== '' && (opts.ignore?.(rel, stat.isDirectory()) ?? false))) {
+      if (!strict) return [];
       throw await notFound(root, rel, opts);
     }
     return [{ spec, rel, host, stat, destRel: destRelOf(rel) }];
@@ -140,7 +167,10 @@ export async function resolveSource(root: string, spec: string, opts: ResolveSou
   const baseRel = joinRel(pivot, comps.slice(0, w).join('/'));
   const baseHost = await resolveInRoot(root, baseRel);
   const baseStat = await lstatOrUndefined(baseHost);
-  if (!baseStat || !baseStat.isDirectory()) throw await notFound(root, baseRel, opts);
+  if (!baseStat || !baseStat.isDirectory()) {
+    if (!strict) return [];
+    throw await notFound(root, baseRel, opts);
+  }
   const matcher = sourceMatcher(comps.slice(w).join('/'), opts.parents ?? false, spec);
   const found: string[] = [];
   const walk = async (dirHost: string, dirSub: string): Promise<void> => {
