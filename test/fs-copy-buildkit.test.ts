@@ -249,3 +249,37 @@ describe('BuildKit COPY --parents scenarios (dockerfile_parents_test.go)', () =>
     assert.equal(text(root, 'test/foo1/foo2/baz'), 'testing2');
   });
 });
+
+describe('BuildKit testChmodNonOctal', () => {
+  const cases: Array<{ dst: string; mode: string; isDir: boolean }> = [
+    { dst: 'f1', mode: 'go-w', isDir: false },
+    { dst: 'f2', mode: 'u=rw,g=r,o=r', isDir: false },
+    { dst: 'f3', mode: 'a+X', isDir: false },
+    { dst: 'd1', mode: 'go-w', isDir: true },
+    { dst: 'd2', mode: 'u+rw,g+r,o-x,o+w', isDir: true },
+    { dst: 'd3', mode: 'a+X', isDir: true },
+  ];
+  it('COPY --chmod=<symbolic> matches cp -a + chmod(1) on file 0666 and dir 0124', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { chmodSync } = await import('node:fs');
+    const { ctx, root } = setup({ 'input/file': { file: '', mode: 0o666 } });
+    mkdirSync(join(ctx, 'input/dir'));
+    chmodSync(join(ctx, 'input/dir'), 0o124);
+    const expected = join(base, `expected${n}`);
+    mkdirSync(expected);
+    for (const c of cases) {
+      if (c.isDir) {
+        // As upstream: nest the dir so that COPY (which copies contents) lands it at /<dst>.
+        mkdirSync(join(ctx, 'input/dirs', c.dst), { recursive: true });
+        execFileSync('cp', ['-a', join(ctx, 'input/dir'), join(ctx, 'input/dirs', c.dst, c.dst)]);
+        execFileSync('cp', ['-a', join(ctx, 'input/dir'), join(expected, c.dst)]);
+        await copy({ srcRoot: ctx, destRoot: root, sources: [`/input/dirs/${c.dst}`], dest: '/', chmod: c.mode, keepOwners: true });
+      } else {
+        execFileSync('cp', ['-a', join(ctx, 'input/file'), join(expected, c.dst)]);
+        await copy({ srcRoot: ctx, destRoot: root, sources: ['/input/file'], dest: `/${c.dst}`, chmod: c.mode, keepOwners: true });
+      }
+      execFileSync('chmod', [c.mode, join(expected, c.dst)]);
+      assert.equal(perm(root, c.dst), perm(expected, c.dst), `${c.dst} --chmod=${c.mode}`);
+    }
+  });
+});
