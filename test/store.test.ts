@@ -89,6 +89,18 @@ describe('store: layers', () => {
     assert.deepEqual(readdirSync(store.tmpDir), []);
   });
 
+  it('concurrent unpacks of the same layer end with one complete layer', async () => {
+    const store = await Store.open(newRoot());
+    const tar = await tarOf({ a: 'x'.repeat(5000), b: 'y' });
+    const gz = gzipSync(tar);
+    const { digest } = await store.put(undefined, gz);
+    const results = await Promise.all([1, 2, 3, 4].map(() => store.unpackLayer(digest, MediaType.ociLayerGzip)));
+    assert.ok(results.every((r) => r.diffId === sha256(tar)));
+    assert.equal(readFileSync(join(store.layerDir(sha256(tar)), 'a'), 'utf8').length, 5000);
+    assert.deepEqual(readdirSync(store.tmpDir), []);
+    assert.deepEqual(readdirSync(join(store.root, 'layers')).sort(), [sha256(tar).slice(7), `${sha256(tar).slice(7)}.json`]);
+  });
+
   it('layerTar gives the uncompressed tar; compressed blobs are made once and cached', async () => {
     const store = await Store.open(newRoot());
     const { diffId } = await addImage(store, { a: 'A'.repeat(10000), b: 'B' });

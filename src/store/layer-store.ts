@@ -12,6 +12,7 @@ import { dirToLayerEntries } from '../tar/from-dir.js';
 import { tarChunks } from '../tar/writer.js';
 import { tmpName, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blob-store.js';
+import { StoreLock } from './lock.js';
 
 /** What the store knows about one unpacked layer (`<root>/layers/<hex>.json`). */
 export interface LayerInfo {
@@ -109,14 +110,16 @@ export class LayerStore {
         throw new StagecraftError('STORE', `cannot unpack layer ${desc.digest}: ${(e as Error).message}`, { cause: e });
       }
       const blobs: Descriptor[] = [{ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }];
-      if (await this.hasLayer(r.diffId)) {
-        await rm(work, { recursive: true, force: true });
-        await this.addBlob(r.diffId, desc);
-        return { diffId: r.diffId, size: r.tarSize };
-      }
-      await rm(this.layerDir(r.diffId), { recursive: true, force: true }); // a dir without a record is debris from a crash
-      await rename(work, this.layerDir(r.diffId));
-      await this.#writeInfo({ diffId: r.diffId, size: r.tarSize, unpackedSize: r.unpackedSize, blobs });
+      const r2 = r;
+      await this.#commit(r.diffId, async () => {
+        if (await this.hasLayer(r2.diffId)) {
+          await this.addBlob(r2.diffId, desc);
+          return;
+        }
+        await rm(this.layerDir(r2.diffId), { recursive: true, force: true }); // no record under the lock: debris from a crash
+        await rename(work, this.layerDir(r2.diffId));
+        await this.#writeInfo({ diffId: r2.diffId, size: r2.tarSize, unpackedSize: r2.unpackedSize, blobs });
+      });
       return { diffId: r.diffId, size: r.tarSize };
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -129,21 +132,28 @@ export class LayerStore {
    * length of the layer's uncompressed tar.
    */
   async commitLayerDir(dir: string, diffId: Digest, size: number): Promise<void> {
-    if (await this.hasLayer(diffId)) {
-      await rm(dir, { recursive: true, force: true });
-      return;
-    }
-    await rm(this.layerDir(diffId), { recursive: true, force: true });
-    try {
-      await rename(dir, this.layerDir(diffId));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new StagecraftError('STORE', `cannot move ${dir} into the layer store: ${code ?? (e as Error).message}`, {
-        cause: e, hint: code === 'EXDEV' ? 'the directory must be on the same filesystem as the store root' : undefined,
-      });
-    }
-    const existing = await this.#blobs.has(diffId);
-    await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [] });
+    await this.#commit(diffId, async () => {
+      if (await this.hasLayer(diffId)) {
+        await rm(dir, { recursive: true, force: true });
+        return;
+      }
+      await rm(this.layerDir(diffId), { recursive: true, force: true });
+      try {
+        await rename(dir, this.layerDir(diffId));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new StagecraftError('STORE', `cannot move ${dir} into the layer store: ${code ?? (e as Error).message}`, {
+          cause: e, hint: code === 'EXDEV' ? 'the directory must be on the same filesystem as the store root' : undefined,
+        });
+      }
+      const existing = await this.#blobs.has(diffId);
+      await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [] });
+    });
+  }
+
+  /** Runs the check-rename-record step for one layer under a per-layer lock (across processes too). */
+  #commit(diffId: Digest, fn: () => Promise<void>): Promise<void> {
+    return new StoreLock(`${this.layerDir(diffId)}.lock`).run(fn);
   }
 
   /**

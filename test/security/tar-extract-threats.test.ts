@@ -87,3 +87,24 @@ describe('tar extraction threats', () => {
     assert.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'original');
   });
 });
+
+describe('entry path confinement (property)', () => {
+  it('any entry name either is refused or resolves inside the root', async () => {
+    const fc = (await import('fast-check')).default;
+    const { safeRelative } = await import('../../src/tar/index.js');
+    const { posix } = await import('node:path');
+    const part = fc.constantFrom('..', '.', '', 'a', 'b', '.wh.x', 'étc', '...');
+    fc.assert(fc.property(fc.array(part, { maxLength: 8 }), fc.boolean(), (parts, absolute) => {
+      const name = (absolute ? '/' : '') + parts.join('/');
+      let rel: string;
+      try {
+        rel = safeRelative(name);
+      } catch {
+        return; // refused
+      }
+      const resolved = posix.resolve('/root', rel);
+      assert.ok(resolved === '/root' || resolved.startsWith('/root/'), `${name} -> ${resolved}`);
+      assert.ok(!rel.split('/').includes('..'));
+    }), { numRuns: 2000 });
+  });
+});
