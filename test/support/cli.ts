@@ -1,0 +1,50 @@
+/**
+ * Runs the stagecraft command line as a user would (`node bin/stagecraft.js`)
+ * in a child process, and returns its exit code and output.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../bin/stagecraft.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** Store root, passed as STAGECRAFT_ROOT. */
+  root?: string;
+  cwd?: string;
+  /** Replaces the whole environment when given (PATH included); STAGECRAFT_ROOT is still set from `root`. */
+  env?: NodeJS.ProcessEnv;
+  /** Kill after this long (default 10 minutes). */
+  timeoutMs?: number;
+}
+
+export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
+  if (o.root !== undefined) env.STAGECRAFT_ROOT = o.root;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 600_000);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+/** The `error: ...` lines a failed command printed. */
+export function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('error: '));
+}
+
+/** `stagecraft build` with plain progress; extra args go before the context. */
+export function cliBuild(context: string, args: string[], o: CliOptions = {}): Promise<CliResult> {
+  return runCli(['build', '--progress', 'plain', ...args, context], o);
+}
