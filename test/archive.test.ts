@@ -20,7 +20,7 @@ const skip = corpusMissing('image-archives', 'go-containerregistry');
 
 describe('loading archives (go-containerregistry testdata)', { skip }, () => {
   let passed = 0;
-  const TOTAL = 10;
+  const TOTAL = 12;
   const done = (): void => { if (++passed === TOTAL) console.log(`archive load testdata: ${passed}/${TOTAL} passed`); };
 
   for (const name of ['test_image_1.tar', 'test_image_2.tar']) {
@@ -97,6 +97,28 @@ describe('loading archives (go-containerregistry testdata)', { skip }, () => {
     const many = await loadArchive(store, layoutDir('test_index'));
     assert.ok(many.length >= 1, `loaded ${many.length}`);
     for (const m of many) assert.equal((await store.resolve(m.manifestDigest)).manifestDigest, m.manifestDigest);
+    done();
+  });
+
+  it('mutate testdata archives (gzip layers, config named sha256:..., whiteouts) all load', async () => {
+    const dir = ['image-archives', 'go-containerregistry', 'pkg', 'v1', 'mutate', 'testdata'];
+    const table: Array<[string, string]> = [
+      ['whiteout_dir.tar', 'localhost:5000/whiteout:latest'], ['whiteout_image.tar', 'docker.io/bazel/pkg/v1/mutate:whiteout_image'],
+      ['overwritten_file.tar', 'docker.io/bazel/pkg/v1/mutate:overwritten_file'], ['source_image_with_empty_layer_history.tar', 'docker.io/bazel/pkg/v1/mutate:source_image'],
+    ];
+    for (const [name, ref] of table) {
+      const store = await newStore();
+      const [img] = await loadArchive(store, conformancePath(...dir, name));
+      assert.deepEqual(img?.refs, [ref], name);
+      const r = await store.resolve(ref);
+      for (const d of r.config.rootfs.diff_ids) assert.equal(await store.hasLayer(d), true, `${name} ${d}`);
+    }
+    done();
+  });
+
+  it('OCI layouts holding only artifacts (a Helm chart, an unknown media type) load nothing and say so', async () => {
+    await assert.rejects(loadArchive(await newStore(), layoutDir('test_index_media_type')), /no container images/);
+    await assert.rejects(loadArchive(await newStore(), layoutDir('test_gc_image_unknown_mediatype')), /no container images/);
     done();
   });
 

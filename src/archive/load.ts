@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { parseImageConfig, parseIndex, parseManifest } from '../oci/documents.js';
 import { digestHex, isDigest, sha256, type Digest } from '../oci/digest.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, ociLayerMediaType, sniffCompression } from '../oci/media-types.js';
+import { isConfigMediaType, isIndexMediaType, isManifestMediaType, layerCompression, ociLayerMediaType, sniffCompression } from '../oci/media-types.js';
 import { Annotation, type Descriptor } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import type { Store } from '../store/index.js';
@@ -53,6 +53,7 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
     else if (source.has('index.json')) loaded = await loadOciLayout(store, source, want);
     else throw archiveError(`${source.description} has neither manifest.json nor index.json`, 'only docker-save (v1.2+) and OCI image layout archives can be loaded; pre-1.10 docker archives are not supported');
     if (want !== undefined && loaded.length === 0) throw archiveError(`${source.description} has no image tagged ${opts.ref}`);
+    if (loaded.length === 0) throw archiveError(`${source.description} holds no container images`, 'OCI artifacts (Helm charts, signatures, ...) are not images and are not loaded');
     return loaded;
   } finally {
     await cleanup();
@@ -163,6 +164,7 @@ async function loadOciLayout(store: Store, source: ArchiveSource, want: string |
     seen.add(d.digest);
     const rawManifest = await readBlob(source, d);
     const manifest = parseManifest(rawManifest);
+    if (!isConfigMediaType(manifest.config.mediaType)) return; // an artifact (e.g. a Helm chart), not an image
     const rawConfig = await readBlob(source, manifest.config);
     const config = parseImageConfig(rawConfig);
     const diffIds = config.rootfs.diff_ids;
