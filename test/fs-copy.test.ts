@@ -287,6 +287,12 @@ describe('copy: extended attributes', () => {
     assert.doesNotMatch(dump(join(dst, 'o/plain')), /user\./);
     await run(['d/ping'], '/single', {});
     assert.match(dump(join(dst, 'single')), /user\.note=0x68656c6c6f/);
+    // Wildcard file matches are read in one batch; odd names survive getfattr's escaping.
+    writeFileSync(join(ctx, 'd/ünï code'), 'u');
+    execFileSync('setfattr', ['-n', 'user.odd', '-v', 'yes', join(ctx, 'd/ünï code')]);
+    await run(['d/*'], '/many/', {});
+    assert.match(dump(join(dst, 'many/ünï code')), /user\.odd=0x796573/);
+    assert.match(dump(join(dst, 'many/ping')), /user\.note=0x68656c6c6f/);
   });
 });
 

@@ -55,25 +55,11 @@ export class TreeCopier {
 
   /**
    * Copy extended attributes (e.g. security.capability on a ping binary) of
-   * everything below `srcTop` that this copier wrote. Best effort, as
-   * BuildKit's COPY allows xattr errors; security.selinux is never copied.
+   * everything below `srcTop` that this copier wrote (one getfattr -R).
    */
   async copyXattrs(srcTop: string): Promise<void> {
     if (this.written.length === 0 || !xattrToolsAvailable()) return;
-    const found = await readTreeXattrs(srcTop);
-    if (found.size === 0) return;
-    const items: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
-    for (const { src, target } of this.written) {
-      const x = found.get(src);
-      if (!x) continue;
-      const keep = Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'security.selinux'));
-      if (Object.keys(keep).length > 0) items.push({ path: target, xattrs: keep });
-    }
-    try {
-      await writeXattrs(items);
-    } catch {
-      // The destination filesystem may not support some namespaces.
-    }
+    await applyXattrs(this.written, await readTreeXattrs(srcTop));
   }
 
   /** Owner a new entry gets. */
@@ -307,4 +293,66 @@ async function mknodLike(target: string, st: Stats, described: string): Promise<
       else res();
     }),
   );
+}
+
+/** getfattr's dump escaping of names: `\ooo` octal bytes and `\\`. */
+function unescapeDumpPath(s: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && /^[0-7]{3}$/.test(s.slice(i + 1, i + 4))) {
+      bytes.push(Number.parseInt(s.slice(i + 1, i + 4), 8));
+      i += 3;
+    } else if (s[i] === '\\' && s[i + 1] === '\\') {
+      bytes.push(0x5c);
+      i++;
+    } else bytes.push(s.charCodeAt(i) & 0xff);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Xattrs of these exact paths (no recursion, links not followed), in batches of one getfattr each. */
+export async function readXattrsOf(paths: string[]): Promise<Map<string, Record<string, Uint8Array>>> {
+  const out = new Map<string, Record<string, Uint8Array>>();
+  if (paths.length === 0 || !xattrToolsAvailable()) return out;
+  for (let i = 0; i < paths.length; i += 500) {
+    const batch = paths.slice(i, i + 500);
+    const stdout = await new Promise<string>((res) =>
+      // getfattr exits non-zero when some file has no attributes; only parsed output counts.
+      execFile('getfattr', ['-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...batch], { encoding: 'latin1', maxBuffer: 256 << 20 }, (_e, o) => res(String(o ?? ''))),
+    );
+    let current: Record<string, Uint8Array> | undefined;
+    for (const line of stdout.split('\n')) {
+      if (line.startsWith('# file: ')) {
+        current = {};
+        out.set(unescapeDumpPath(line.slice(8)), current);
+      } else if (current && line.includes('=0x')) {
+        const eq = line.indexOf('=');
+        current[line.slice(0, eq)] = Buffer.from(line.slice(eq + 3), 'hex');
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Set on each target the xattrs found for its source. Best effort, as
+ * BuildKit's COPY allows xattr errors; security.selinux is never copied.
+ */
+export async function applyXattrs(
+  pairs: ReadonlyArray<{ src: string; target: string }>,
+  found: Map<string, Record<string, Uint8Array>>,
+): Promise<void> {
+  if (found.size === 0) return;
+  const items: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
+  for (const { src, target } of pairs) {
+    const x = found.get(src);
+    if (!x) continue;
+    const keep = Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'security.selinux'));
+    if (Object.keys(keep).length > 0) items.push({ path: target, xattrs: keep });
+  }
+  try {
+    await writeXattrs(items);
+  } catch {
+    // The destination filesystem may not support some namespaces.
+  }
 }

@@ -17,7 +17,7 @@ import { StagecraftError } from '../errors.js';
 import { parseChmod } from './copy-chmod.js';
 import { childSkip, excludeFilter, keepMatch, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
 import { detectArchive, unpackArchive } from './copy-unpack.js';
-import { TreeCopier, lstatMaybe, setOwner, type CopyStats } from './copy-tree.js';
+import { TreeCopier, applyXattrs, lstatMaybe, readXattrsOf, setOwner, type CopyStats } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -115,6 +115,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
   else await ensureDir(parentOf(dest.path));
   const destHost = await resolveInRoot(opts.destRoot, dest.path);
 
+  const fileCopies: Array<{ src: string; target: string }> = [];
   for (const m of matches) {
     const kind = opts.unpackArchives && m.stat.isFile() ? await detectArchive(m.host) : undefined;
     if (kind) {
@@ -127,10 +128,13 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
     if (opts.parents) await copyWithParents(c, m, destHost, ensureDirBelow);
     else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
-    await c.copyXattrs(m.host);
+    // Directories: one recursive xattr read each; single files are batched below.
+    if (m.stat.isDirectory()) await c.copyXattrs(m.host);
+    else fileCopies.push(...c.written);
     copier.stats.files += c.stats.files;
     copier.stats.bytes += c.stats.bytes;
   }
+  await applyXattrs(fileCopies, await readXattrsOf(fileCopies.map((f) => f.src)));
   return copier.stats;
 
   /** Create a match's parent directories below the destination, mirroring the source's. */
