@@ -1,0 +1,120 @@
+/**
+ * The build cache, end to end: a rebuild with nothing changed reuses every
+ * step and gives the same image; a changed context file re-runs exactly the
+ * steps that depend on it, across stages. Needs root, runc, docker-registry
+ * and skopeo.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cliBuild } from '../support/cli.js';
+import { runImage } from '../support/oci-run.js';
+import { buildSkipReason, buildWithEvents, materialize, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+import type { BuildEvent } from '../../src/build/events.js';
+
+const skip = buildSkipReason();
+const tally = new Tally('build cache', 5);
+
+/** Every step of the fixture, as `stage: instruction`. */
+const ALL = [
+  'deps: COPY deps.txt /deps.txt',
+  "deps: RUN sed 's/^/deps: /' /deps.txt > /deps.out",
+  'tools: COPY tools.txt /tools.txt',
+  "tools: RUN sed 's/^/tools: /' /tools.txt > /tools.out",
+  'stage-2: COPY --from=tools /tools.out /tools.out',
+  'stage-2: COPY --from=deps /deps.out /deps.out',
+  'stage-2: COPY app.txt /app.txt',
+  'stage-2: RUN cat /tools.out /deps.out /app.txt > /all',
+];
+
+/** The steps that ran (not cached), as `stage: instruction`, in the fixture's order; asserts every step reported. */
+function reran(events: BuildEvent[]): string[] {
+  const s = steps(events);
+  const seen = s.map((x) => `${x.stage}: ${x.name}`).sort();
+  assert.deepEqual(seen, [...ALL].sort(), 'every step is reported once');
+  for (const x of s) assert.notEqual(x.cached, undefined, `${x.name} finished`);
+  const ran = new Set(s.filter((x) => x.cached === false).map((x) => `${x.stage}: ${x.name}`));
+  return ALL.filter((n) => ran.has(n));
+}
+
+describe('build cache', { skip }, () => {
+  let env: BuildEnv;
+  let context: string;
+  let first: { manifestDigest: string };
+  const opts = () => ({ context, tags: ['cache:1'], buildArgs: { REGISTRY: env.host }, root: env.root });
+
+  before(async () => {
+    env = await openBuildEnv(['busybox:latest']);
+    context = await materialize('cache');
+    env.scratch.push(context);
+  });
+
+  after(async () => {
+    await env?.close();
+    console.log(tally.summary());
+  });
+
+  it('first build runs every step; a rebuild with nothing changed reuses every step and gives the same manifest digest', async () => {
+    const a = await buildWithEvents(opts());
+    assert.deepEqual(reran(a.events), ALL);
+    first = a.result;
+    const b = await buildWithEvents(opts());
+    assert.deepEqual(reran(b.events), []);
+    assert.equal(b.result.manifestDigest, a.result.manifestDigest);
+    assert.equal(b.result.configDigest, a.result.configDigest);
+    // The CLI says so too: every step line is CACHED, and it prints the same digest.
+    const cli = await cliBuild(context, ['-t', 'cache:1', '--build-arg', `REGISTRY=${env.host}`], { root: env.root });
+    assert.equal(cli.code, 0, cli.stderr);
+    const stepIds = [...cli.stderr.matchAll(/^#(\d+) \[[^\]]+\] /gm)].map((m) => m[1]);
+    assert.equal(stepIds.length, ALL.length, cli.stderr);
+    for (const id of stepIds) assert.match(cli.stderr, new RegExp(`^#${id} CACHED$`, 'm'));
+    assert.equal(cli.stdout.trim().split('\n').at(-1), a.result.manifestDigest);
+    const run = await runImage(env.root, a.result.tags[0]!);
+    assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v1\napp v1\n');
+    tally.pass();
+  });
+
+  it('a changed file that no COPY reads invalidates nothing', async () => {
+    await writeFile(join(context, 'unrelated.txt'), 'changed, but never copied\n');
+    const r = await buildWithEvents(opts());
+    assert.deepEqual(reran(r.events), []);
+    assert.equal(r.result.manifestDigest, first.manifestDigest);
+    tally.pass();
+  });
+
+  it('a changed input of one stage re-runs that stage and what copies from it; the independent stage stays cached', async () => {
+    await writeFile(join(context, 'deps.txt'), 'deps v2\n');
+    const r = await buildWithEvents(opts());
+    assert.deepEqual(reran(r.events), [
+      'deps: COPY deps.txt /deps.txt',
+      "deps: RUN sed 's/^/deps: /' /deps.txt > /deps.out",
+      // tools and the final stage's COPY --from=tools (before any change in its chain) stay cached.
+      'stage-2: COPY --from=deps /deps.out /deps.out',
+      'stage-2: COPY app.txt /app.txt',
+      'stage-2: RUN cat /tools.out /deps.out /app.txt > /all',
+    ]);
+    assert.notEqual(r.result.manifestDigest, first.manifestDigest);
+    const run = await runImage(env.root, r.result.tags[0]!);
+    assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v2\napp v1\n');
+    tally.pass();
+  });
+
+  it('a changed file of the final stage re-runs only the final stage from that COPY on', async () => {
+    await writeFile(join(context, 'app.txt'), 'app v2\n');
+    const r = await buildWithEvents(opts());
+    assert.deepEqual(reran(r.events), ['stage-2: COPY app.txt /app.txt', 'stage-2: RUN cat /tools.out /deps.out /app.txt > /all']);
+    const run = await runImage(env.root, r.result.tags[0]!);
+    assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v2\napp v2\n');
+    tally.pass();
+  });
+
+  it('restoring the original files reuses the original cache entries: every step cached, the first image again', async () => {
+    await writeFile(join(context, 'deps.txt'), 'deps v1\n');
+    await writeFile(join(context, 'app.txt'), 'app v1\n');
+    const r = await buildWithEvents(opts());
+    assert.deepEqual(reran(r.events), []);
+    assert.equal(r.result.manifestDigest, first.manifestDigest);
+    tally.pass();
+  });
+});
