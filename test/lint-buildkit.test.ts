@@ -1,0 +1,81 @@
+/**
+ * BuildKit's linter integration cases (derived/linter/lint_cases.json):
+ * every case's warnings (sorted by line, detail) must match rule,
+ * description, url, detail, level and line; buildErr / buildErrLocation too.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { conformancePath, corpusMissing } from './support/conformance.js';
+import { lint, type LintWarning } from '../src/lint/index.js';
+
+interface Expected { rule: string; description: string; url: string | null; detail: string; level: number; line: number }
+interface Case {
+  test: string;
+  index: number;
+  dockerfile?: string;
+  dockerignore?: string;
+  warnings?: Expected[];
+  frontendAttrs?: Record<string, string>;
+  buildErr?: string;
+  buildErrLocation?: number;
+  streamBuildErrRegexp?: unknown;
+  unresolved?: string;
+}
+
+const corpus = ['buildkit', 'derived', 'linter', 'lint_cases.json'];
+const missing = corpusMissing(...corpus);
+
+function byLineDetail<T extends { line: number; detail: string }>(a: T, b: T): number {
+  return a.line - b.line || (a.detail < b.detail ? -1 : a.detail > b.detail ? 1 : 0);
+}
+
+function actual(ws: LintWarning[]): Expected[] {
+  return ws
+    .filter((w) => !w.rule.startsWith('Stagecraft'))
+    .map((w) => ({ rule: w.rule, description: w.description, url: w.url, detail: w.detail, level: 1, line: w.location.startLine }))
+    .sort(byLineDetail);
+}
+
+describe('BuildKit lint cases', { skip: missing }, () => {
+  const cases = missing ? [] : (JSON.parse(readFileSync(conformancePath(...corpus), 'utf8')) as { cases: Case[] }).cases;
+  let passed = 0;
+  let run = 0;
+  const skipped: string[] = [];
+  for (const c of cases) {
+    const name = `${c.test} #${c.index}`;
+    if (c.dockerfile === undefined) {
+      skipped.push(`${name}: ${c.unresolved ?? 'no Dockerfile'} (needs a registry serving a foreign-platform image)`);
+      continue;
+    }
+    run++;
+    it(name, () => {
+      const buildArgs: Record<string, string> = {};
+      for (const [k, v] of Object.entries(c.frontendAttrs ?? {})) {
+        if (k.startsWith('build-arg:')) buildArgs[k.slice('build-arg:'.length)] = v;
+      }
+      const r = lint({
+        dockerfile: c.dockerfile!, file: 'Dockerfile', buildArgs,
+        ...(c.dockerignore !== undefined ? { dockerignore: c.dockerignore } : {}),
+        stagecraftChecks: false,
+      });
+      const expected = (c.warnings ?? []).map((w) => ({ ...w, url: w.url ?? '' })).sort(byLineDetail);
+      assert.deepEqual(actual(r.warnings), expected);
+      if (c.buildErr !== undefined) {
+        assert.ok(r.error, `expected build error: ${c.buildErr}`);
+        assert.equal(r.error.message, c.buildErr);
+        assert.equal(r.failed, true);
+        if (c.buildErrLocation !== undefined) assert.equal(r.error.location?.startLine, c.buildErrLocation);
+      } else {
+        // Cases with only streamBuildErrRegexp fail later, when COPY finds the ignored file missing: not a lint error.
+        assert.equal(r.error, undefined, r.error?.message);
+      }
+      passed++;
+    });
+  }
+  it('summary', () => {
+    for (const s of skipped) console.log(`# skipped ${s}`);
+    console.log(`lint cases: ${passed}/${run} passed (${skipped.length} skipped)`);
+    assert.equal(passed, run);
+  });
+});
