@@ -131,6 +131,6 @@ export function stagecraftChecks(c: Collector, input: StageCheckInput): void {
   const needed = new Set(graph.needed);
   const target = stageLabel(graph.target, graph);
   for (const p of graph.stages) {
-    if (!needed.has(p.index)) c.run(S.StagecraftUnusedStage, p.location, p.displayName, target);
+    if (!needed.has(p.index)) c.run(S.StagecraftUnusedStage, input.stages[p.index]!.from.location, p.displayName, target);
   }
 }
