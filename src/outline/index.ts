@@ -1,0 +1,3 @@
+/** What a target needs: stages, dependencies, build args. Pure. */
+export { outline, type Outline, type OutlineArg, type OutlineInput, type OutlineStage } from './outline.js';
+export { renderOutline } from './render.js';
