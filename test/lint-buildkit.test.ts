@@ -79,3 +79,22 @@ describe('BuildKit lint cases', { skip: missing }, () => {
     assert.equal(passed, run);
   });
 });
+
+describe('InvalidBaseImagePlatform with image metadata from a resolver (the corpus needs a registry for these)', () => {
+  const ref = '127.0.0.1:5000/foreign:latest';
+  const resolveImage = (r: string): { platform: string } | undefined => (r === ref ? { platform: 'linux/arm64' } : undefined);
+  it('warns when the base image resolved to another platform', () => {
+    const r = lint({ dockerfile: `\nFROM ${ref}\n`, platform: 'linux/amd64', resolveImage });
+    assert.deepEqual(
+      r.warnings.map((w) => [w.rule, w.description, w.url, w.detail, w.location.startLine]),
+      [[
+        'InvalidBaseImagePlatform', 'Base image platform does not match expected target platform', '',
+        `Base image ${ref} was pulled with platform "linux/arm64", expected "linux/amd64" for current build`, 2,
+      ]],
+    );
+  });
+  it('is quiet when FROM --platform asks for that platform', () => {
+    const r = lint({ dockerfile: `\nFROM --platform=linux/arm64 ${ref} AS arm64\n`, platform: 'linux/amd64', resolveImage });
+    assert.deepEqual(r.warnings, []);
+  });
+});
