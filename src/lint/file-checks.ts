@@ -19,9 +19,14 @@ export function checkEmptyContinuations(c: Collector, warnings: readonly ParseWa
   }
 }
 
-/** Instructions should be all lowercase or all uppercase, like the majority. */
+/**
+ * Instructions should be all lowercase or all uppercase, like the majority.
+ * As in BuildKit, only instructions of stages count (ARGs before the first FROM do not).
+ */
 export function checkInstructionCasing(c: Collector, ast: Node): void {
-  const words = ast.children.map((n) => ({ word: keywordAsWritten(n), node: n }));
+  const first = ast.children.findIndex((n) => n.value === 'from');
+  const nodes = first < 0 ? [] : ast.children.slice(first);
+  const words = nodes.map((n) => ({ word: keywordAsWritten(n), node: n }));
   let lower = 0;
   let upper = 0;
   for (const { word } of words) {
@@ -89,15 +94,24 @@ export const BUILTIN_FROM_ARGS = [
   'TARGETPLATFORM', 'TARGETOS', 'TARGETOSVERSION', 'TARGETARCH', 'TARGETVARIANT', 'TARGETSTAGE',
 ];
 
-function expand(lex: ShellLex, word: string, env: Map<string, string>): { result: string; unmatched: Set<string> } {
+interface Expansion {
+  result: string;
+  matched: Set<string>;
+  unmatched: Set<string>;
+  failed: boolean;
+}
+
+function expand(lex: ShellLex, word: string, env: Map<string, string>): Expansion {
   try {
     const r = lex.processWordWithMatches(word, env);
-    return { result: r.result, unmatched: r.unmatched };
+    return { result: r.result, matched: r.matched, unmatched: r.unmatched, failed: false };
   } catch (e) {
-    if (e instanceof ExpansionError) return { result: '', unmatched: e.unmatched };
+    if (e instanceof ExpansionError) return { result: '', matched: e.matched, unmatched: e.unmatched, failed: true };
     throw e;
   }
 }
+
+const COMPONENT = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * FROM lines: undeclared ARGs (with a suggestion among the declared ones),
@@ -123,27 +137,34 @@ export function checkFromLines(
     }
   }
   const options = [...declared];
+  // Base names with only the ARG defaults (build-args ignored) must still be valid references.
+  let defaultsUsable = true;
   for (const st of stages) {
     const from = st.from;
     const at = from.location;
-    for (const word of [from.platform, from.image]) {
-      if (word === undefined || word === '') continue;
-      for (const name of expand(lex, word, globals).unmatched) {
-        if (declared.has(name)) continue;
-        c.run(R.UndefinedArgInFrom, at, name, suggestion(name, options, true));
-      }
+    for (const name of expand(lex, from.image, globals).unmatched) {
+      if (!declared.has(name)) c.run(R.UndefinedArgInFrom, at, name, suggestion(name, options, true));
     }
-    if (from.image.includes('$')) {
-      const image = expand(lex, from.image, defaults).result;
-      if (image === '' || !isValidReference(image)) c.run(R.InvalidDefaultArgInFrom, at, from.image);
+    if (defaultsUsable) {
+      const x = expand(lex, from.image, defaults);
+      if (x.failed) defaultsUsable = false;
+      else if (!isValidReference(x.result)) c.run(R.InvalidDefaultArgInFrom, at, from.image);
     }
     const platform = from.platform;
-    if (platform !== undefined && platform !== '') {
-      if (/^\$(TARGETPLATFORM|\{TARGETPLATFORM\})$/.test(platform)) c.run(R.RedundantTargetPlatform, at, platform);
-      if (!platform.includes('$')) {
-        const [os = '', arch = ''] = platform.toLowerCase().split('/');
+    if (platform === undefined || platform === '') continue;
+    const p = expand(lex, platform, globals);
+    for (const name of p.unmatched) {
+      if (!declared.has(name)) c.run(R.UndefinedArgInFrom, at, name, suggestion(name, options, true));
+    }
+    if (p.matched.size === 1 && p.unmatched.size === 0 && p.matched.has('TARGETPLATFORM') && p.result === globals.get('TARGETPLATFORM')) {
+      c.run(R.RedundantTargetPlatform, at, platform);
+    }
+    if (p.matched.size === 0 && p.unmatched.size === 0 && !p.failed) {
+      const parts = p.result.split('/');
+      if (parts.length >= 2 && parts.every((x) => COMPONENT.test(x))) {
+        const [os = '', arch = ''] = parts.map((x) => x.toLowerCase());
         const name = st.name ?? '';
-        if (name === '' || (!name.includes(os) && !name.includes(arch))) c.run(R.FromPlatformFlagConstDisallowed, at, platform);
+        if (!name.includes(os) && !name.includes(arch)) c.run(R.FromPlatformFlagConstDisallowed, at, p.result);
       }
     }
   }

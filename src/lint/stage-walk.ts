@@ -13,7 +13,6 @@ import { suggestion } from '../plan/suggest.js';
 import { DEFAULT_PATH } from '../plan/stage-state.js';
 import type { GraphResult } from '../plan/index.js';
 import type { Collector } from './collector.js';
-import { BUILTIN_FROM_ARGS } from './file-checks.js';
 import * as R from './rules.js';
 import type { BaseImageInfo } from './types.js';
 
@@ -79,18 +78,43 @@ export function posixJoin(base: string, rel: string): string {
   return '/' + out.join('/');
 }
 
-/** Is this context source left out by .dockerignore (as BuildKit's CopyIgnoredFile decides)? */
-function ignoredSource(ignore: DockerIgnore, src: string): boolean {
-  const p = posixJoin('/', src).slice(1);
-  if (p === '') {
-    // The context root: only when everything is excluded and nothing is brought back.
-    return ignore.matcher.matchesOrParentMatches('') && !ignore.matcher.exclusions;
+/** Go's path.Clean for the slash-separated paths COPY sources are. */
+export function cleanPosix(p: string): string {
+  if (p === '') return '.';
+  const rooted = p.startsWith('/');
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!rooted) out.push('..');
+    } else out.push(part);
   }
-  return ignore.ignored(p) && ignore.canSkipDir(p);
+  const joined = out.join('/');
+  return rooted ? '/' + joined : joined === '' ? '.' : joined;
 }
 
-const SECRET_DENY = /(?:^|_)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token|passphrase)$/i;
-const SECRET_ALLOW = /(?:^|_)public(?:_|$)/i;
+/**
+ * The path CopyIgnoredFile reports, or undefined. As BuildKit: never when the
+ * .dockerignore has `!` exclusions (too hard to decide statically); the
+ * context root only when a plain `*`, `**` or `**` + `/*` pattern excludes everything.
+ */
+function ignoredSource(ignore: DockerIgnore, src: string): string | undefined {
+  const m = ignore.matcher;
+  if (m.exclusions) return undefined;
+  const p = cleanPosix(src);
+  if (p === '.' || p === '/') {
+    const all = m.patterns.some((x) => !x.exclusion && (x.cleaned === '*' || x.cleaned === '**' || x.cleaned === '**/*'));
+    if (!all) return undefined;
+  }
+  return m.matchesOrParentMatches(p) ? p : undefined;
+}
+
+const SECRET_DENY = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
+const SECRET_ALLOW = /(?:_|^)(?:public|file|version)(?:_|$)/i;
+
+/** Build args that never become environment variables (BuildKit's SBOM switches). */
+const NON_ENV_ARGS = ['BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE'];
 
 export function looksSecret(key: string): boolean {
   return !SECRET_ALLOW.test(key) && SECRET_DENY.test(key);
@@ -126,7 +150,7 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
         env.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
       }
       if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
-      const shellSet = base?.shell !== undefined && base.shell.join(' ') !== '/bin/sh -c';
+      const shellSet = (base?.shell ?? []).length > 0;
       state = { env, declared: new Set(), shellSet, workdirSet: false, workdir: '/' };
     }
     const f: StageFacts = {
@@ -155,7 +179,7 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
           f.argsUsed.add(name);
           continue;
         }
-        if (BUILTIN_FROM_ARGS.includes(name)) continue;
+        if (NON_ENV_ARGS.includes(name)) continue;
         c.run(R.UndefinedVar, at.location, name, suggestion(name, options, true));
       }
       return result;
@@ -177,7 +201,7 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
             else if (a.value !== undefined) value = word(a.value, ins);
             else value = globals.get(a.key);
             state.declared.add(a.key);
-            if (value !== undefined) state.env.set(a.key, value);
+            if (value !== undefined && !NON_ENV_ARGS.includes(a.key)) state.env.set(a.key, value);
           }
           break;
         case 'env':
@@ -206,7 +230,8 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
             if (ignore) {
               for (const s of sources) {
                 if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@')) continue;
-                if (ignoredSource(ignore, s)) c.run(R.CopyIgnoredFile, at, ins.kind === 'add' ? 'Add' : 'Copy', s);
+                const shown = ignoredSource(ignore, s);
+                if (shown !== undefined) c.run(R.CopyIgnoredFile, at, ins.kind === 'add' ? 'Add' : 'Copy', shown);
               }
             }
           } else {
@@ -222,8 +247,9 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
         case 'workdir': {
           const p = word(ins.path, ins);
           const absolute = p.startsWith('/');
+          // Only the first WORKDIR of the build is checked: fixing it fixes the later ones.
           if (!absolute && !state.workdirSet) c.run(R.WorkdirRelativePath, at, p);
-          if (absolute) state.workdirSet = true;
+          state.workdirSet = true;
           state.workdir = posixJoin(state.workdir, p);
           f.workdirs.push(state.workdir);
           break;
