@@ -14,7 +14,7 @@ import { buildSkipReason, buildWithEvents, materialize, openBuildEnv, steps, Tal
 import type { BuildEvent } from '../../src/build/events.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build cache', 5);
+const tally = new Tally('build cache', 7);
 
 /** Every step of the fixture, as `stage: instruction`. */
 const ALL = [
@@ -115,6 +115,41 @@ describe('build cache', { skip }, () => {
     const r = await buildWithEvents(opts());
     assert.deepEqual(reran(r.events), []);
     assert.equal(r.result.manifestDigest, first.manifestDigest);
+    tally.pass();
+  });
+
+  it('.dockerignore: ignored files never reach the image, and changing them invalidates nothing', async () => {
+    const ctx = await materialize('cache-ignore');
+    env.scratch.push(ctx);
+    const o = { context: ctx, tags: ['ignore:1'], buildArgs: { REGISTRY: env.host }, root: env.root };
+    const a = await buildWithEvents(o);
+    const listing = await runImage(env.root, a.result.tags[0]!);
+    assert.equal(listing.stdout, '/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/keep.tmp\n/ctx/src/main.txt\n', listing.stderr);
+    await writeFile(join(ctx, 'build.tmp'), 'more debug output\n');
+    await writeFile(join(ctx, 'secrets', 'token'), 'token=rotated\n');
+    await writeFile(join(ctx, 'new.tmp'), 'new and ignored\n');
+    const b = await buildWithEvents(o);
+    assert.ok(steps(b.events).every((x) => x.cached === true), 'all cached after changing ignored files');
+    assert.equal(b.result.manifestDigest, a.result.manifestDigest);
+    // A file that is not ignored (re-included by !keep.tmp) does invalidate COPY . and what follows.
+    await writeFile(join(ctx, 'keep.tmp'), 'kept, changed\n');
+    const c = await buildWithEvents(o);
+    assert.deepEqual(steps(c.events).filter((x) => !x.cached).map((x) => x.name), ['COPY . /ctx', 'RUN find /ctx -type f | sort > /listing']);
+    tally.pass();
+  });
+
+  it('two builds of the same Dockerfile at once, into one store, with --no-cache: both succeed and both images work', async () => {
+    const o = { ...opts(), noCache: true };
+    const [x, y] = await Promise.all([
+      buildWithEvents({ ...o, tags: ['together:a'] }),
+      cliBuild(context, ['--no-cache', '-t', 'together:b', '--build-arg', `REGISTRY=${env.host}`], { root: env.root }),
+    ]);
+    assert.equal(y.code, 0, y.stderr);
+    assert.deepEqual(reran(x.events), ALL);
+    for (const tag of ['docker.io/library/together:a', 'docker.io/library/together:b']) {
+      const run = await runImage(env.root, tag);
+      assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v1\napp v1\n', `${tag}: ${run.stderr}`);
+    }
     tally.pass();
   });
 });
