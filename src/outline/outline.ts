@@ -21,6 +21,8 @@ export interface OutlineArg {
   description?: string;
   /** 'global' for ARGs before the first FROM. */
   scope: 'global' | 'stage';
+  /** Line of the ARG instruction that defines it. */
+  line?: number;
 }
 
 export interface OutlineStage {
@@ -112,7 +114,7 @@ export function outline(input: OutlineInput): Outline {
       if (Object.hasOwn(buildArgs, a.key)) value = buildArgs[a.key];
       if (value !== undefined) env.set(a.key, value);
       const arg: OutlineArg = {
-        name: a.key, scope: 'global',
+        name: a.key, scope: 'global', line: cmd.location.startLine,
         ...(a.value !== undefined ? { default: a.value } : prev?.arg.default !== undefined ? { default: prev.arg.default } : {}),
         ...(env.has(a.key) && !predefined.has(a.key) ? { value: env.get(a.key)! } : {}),
         ...(a.comment !== '' ? { description: a.comment } : prev?.arg.description ? { description: prev.arg.description } : {}),
@@ -123,24 +125,25 @@ export function outline(input: OutlineInput): Outline {
   }
 
   const needed = new Set(graph.needed);
-  const usedGlobals = new Set<string>();
-  const useGlobal = (name: string): void => {
-    const g = globals.get(name);
-    if (!g || usedGlobals.has(name)) return;
-    usedGlobals.add(name);
-    for (const d of g.deps) useGlobal(d);
-  };
-
   const finals = new Map<number, Map<string, string>>();
   const out: OutlineStage[] = [];
+  const used = new Map<number, Set<string>>();
+  const infos = new Map<number, Map<string, GlobalArg>>();
   for (const st of stages) {
     const p = graph.stages[st.index]!;
     const isNeeded = needed.has(st.index);
-    if (isNeeded) {
-      for (const w of [st.from.image, st.from.platform ?? '']) for (const m of expand(lex, w, env).matched) useGlobal(m);
-    }
+    // As BuildKit's outline: a stage uses the globals its FROM expands and the ARGs it declares.
+    const usedHere = new Set<string>();
+    for (const w of [st.from.image, st.from.platform ?? '']) for (const m of expand(lex, w, env).matched) usedHere.add(m);
     const stageEnv = p.base.kind === 'stage' ? new Map(finals.get(p.base.index) ?? []) : new Map<string, string>();
-    const args = stageArgs(st, stageEnv, env, buildArgs, lex, isNeeded ? useGlobal : () => {});
+    const own = stageArgs(st, stageEnv, env, buildArgs, lex);
+    const known = new Map(globals);
+    for (const a of own) {
+      usedHere.add(a.arg.name);
+      if (!a.inherited) known.set(a.arg.name, { arg: a.arg, deps: new Set() });
+    }
+    used.set(st.index, usedHere);
+    infos.set(st.index, known);
     finals.set(st.index, stageEnv);
     out.push({
       index: st.index,
@@ -149,28 +152,42 @@ export function outline(input: OutlineInput): Outline {
       ...(p.base.kind === 'stage' ? { baseStage: p.base.index } : {}),
       dependsOn: p.dependsOn.map((d) => graph.stages[d]!.displayName).concat(p.imageDeps),
       needed: isNeeded,
-      args,
+      args: own.map((a) => a.arg),
       ...(st.from.comment !== '' ? { description: st.from.comment } : {}),
       location: { ...(file !== undefined ? { file } : {}), startLine: st.from.location.startLine, endLine: st.from.location.endLine },
     });
   }
 
+  // From the target through its base and dependencies: each name once (the
+  // nearest definition wins), globals pulled in through the globals they use;
+  // then ordered by where they are declared.
   const all: OutlineArg[] = [];
-  const seen = new Set<string>();
-  for (const [name, g] of globals) {
-    if (usedGlobals.has(name) && !seen.has(name)) {
-      seen.add(name);
-      all.push(g.arg);
+  const visitedArgs = new Set<string>();
+  const visitedStages = new Set<number>();
+  const collect = (i: number): void => {
+    if (visitedStages.has(i)) return;
+    visitedStages.add(i);
+    const known = infos.get(i)!;
+    const names = new Set<string>();
+    const mark = (n: string): void => {
+      if (names.has(n)) return;
+      names.add(n);
+      for (const d of known.get(n)?.deps ?? []) mark(d);
+    };
+    for (const n of used.get(i)!) mark(n);
+    for (const n of names) {
+      const info = known.get(n);
+      if (info && !visitedArgs.has(n)) {
+        visitedArgs.add(n);
+        all.push(info.arg);
+      }
     }
-  }
-  for (const s of out) {
-    if (!s.needed) continue;
-    for (const a of s.args) {
-      if (seen.has(a.name)) continue;
-      seen.add(a.name);
-      all.push(a);
-    }
-  }
+    const p = graph.stages[i]!;
+    if (p.base.kind === 'stage') collect(p.base.index);
+    for (const d of [...p.dependsOn].sort((a, b) => a - b)) collect(d);
+  };
+  collect(graph.target);
+  all.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   return {
     target: graph.stages[graph.target]!.displayName,
     targetIndex: graph.target,
@@ -187,9 +204,8 @@ function stageArgs(
   globals: Map<string, string>,
   buildArgs: Readonly<Record<string, string>>,
   lex: ShellLex,
-  useGlobal: (name: string) => void,
-): OutlineArg[] {
-  const args = new Map<string, OutlineArg>();
+): Array<{ arg: OutlineArg; inherited: boolean }> {
+  const args = new Map<string, { arg: OutlineArg; inherited: boolean }>();
   for (const ins of st.commands) {
     if (ins.kind === 'env') {
       for (const p of ins.pairs) env.set(expand(lex, p.key, env).result, expand(lex, p.value, env).result);
@@ -197,20 +213,23 @@ function stageArgs(
     }
     if (ins.kind !== 'arg') continue;
     for (const a of ins.args) {
+      const hasValue = Object.hasOwn(buildArgs, a.key);
+      // `ARG X` with neither default nor build-arg takes the global's value (and the global's description).
+      const inherited = a.value === undefined && !hasValue && globals.has(a.key);
       let value: string | undefined;
-      if (a.value !== undefined) value = expand(lex, a.value, env).result;
-      else if (globals.has(a.key)) {
-        value = globals.get(a.key);
-        useGlobal(a.key);
-      }
-      if (Object.hasOwn(buildArgs, a.key)) value = buildArgs[a.key];
+      if (hasValue) value = buildArgs[a.key];
+      else if (a.value !== undefined) value = expand(lex, a.value, env).result;
+      else if (inherited) value = globals.get(a.key);
       if (value !== undefined) env.set(a.key, value);
-      const prev = args.get(a.key);
+      args.delete(a.key);
       args.set(a.key, {
-        name: a.key, scope: 'stage',
-        ...(a.value !== undefined ? { default: a.value } : prev?.default !== undefined ? { default: prev.default } : {}),
-        ...(value !== undefined ? { value } : {}),
-        ...(a.comment !== '' ? { description: a.comment } : prev?.description ? { description: prev.description } : {}),
+        inherited,
+        arg: {
+          name: a.key, scope: 'stage', line: ins.location.startLine,
+          ...(a.value !== undefined ? { default: a.value } : {}),
+          ...(value !== undefined ? { value } : {}),
+          ...(a.comment !== '' ? { description: a.comment } : {}),
+        },
       });
     }
   }
