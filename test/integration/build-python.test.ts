@@ -63,6 +63,7 @@ describe('multi-stage Python builds', { skip }, () => {
       for (const p of BUILD_ONLY_PATHS) assert.equal(await existsIn(fs, p), false, `${p} must not be in the final image`);
       assert.ok(await existsIn(fs, '/usr/bin/python3'));
       assert.ok(await existsIn(fs, '/app/app.py'));
+      assert.equal(await existsIn(fs, '/src'), false, 'the sources the builder compiled stay there');
     });
     const so = await runImage(env.root, tag, { args: ['python3', '-c', 'import fastsum._native as n; print(n.__file__)'] });
     assert.match(so.stdout, /^\/usr\/local\/lib\/python3\.11\/dist-packages\/fastsum\/_native\.cpython-311-[^/]+\.so\n$/);
