@@ -77,7 +77,7 @@ const rows: Row[] = [
   {
     name: 'unknown check option is an error',
     input: { dockerfile: '# check=skip=all;bogus=1\nFROM scratch\n' },
-    expect: ['error: invalid check option "bogus"'],
+    expect: ['error: failed to parse check options: invalid check option "bogus"'],
   },
 ];
 

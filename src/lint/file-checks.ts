@@ -73,16 +73,16 @@ function checkFromKeywords(c: Collector, from: FromInstruction, stageNames: Set<
   }
 }
 
-/** Experimental: a comment right above ARG / FROM ... AS should start with the name it describes. */
+/** Experimental: the comment right above ARG / FROM ... AS (its last line) should start with the name it describes. */
 function checkDefinitionDescription(c: Collector, ins: Instruction): void {
-  const first = ins.comments[0]?.trim();
-  if (first === undefined || first === '') return;
-  const word = first.split(/\s+/)[0] ?? '';
+  const last = ins.comments[ins.comments.length - 1];
+  if (last === undefined) return;
+  const word = last.split(' ')[0] ?? '';
   if (ins.kind === 'arg') {
     const keys = ins.args.map((a) => a.key);
-    if (keys.includes(word)) return;
+    if (keys.length === 0 || keys.includes(word)) return;
     c.run(R.InvalidDefinitionDescription, ins.location, 'ARG', keys.length === 1 ? keys[0]! : '<arg_key>');
-  } else if (ins.kind === 'from' && ins.stageName !== undefined) {
+  } else if (ins.kind === 'from' && ins.stageName !== undefined && ins.stageName !== '') {
     if (word === ins.stageName) return;
     c.run(R.InvalidDefinitionDescription, ins.location, 'FROM', ins.stageName);
   }

@@ -3,7 +3,7 @@
  * they look at), plus stagecraft's multi-stage checks. Pure: text in, data out.
  */
 import { StagecraftError } from '../errors.js';
-import { parse, parseCheckDirective, type CheckDirective } from '../dockerfile/parser/index.js';
+import { parse, parseCheckDirective, parseDirective, type CheckDirective } from '../dockerfile/parser/index.js';
 import { parseInstruction, buildkitErrorText, type ArgInstruction, type Stage } from '../dockerfile/instructions/index.js';
 import { ShellLex } from '../dockerfile/shell/index.js';
 import { planGraph, predefinedArgs, evaluateMetaArgs, type GraphResult, type Platform, type BuildRequest } from '../plan/index.js';
@@ -39,9 +39,22 @@ function failure(error: unknown, file: string | undefined, warnings: LintWarning
 }
 
 /** The `# check=` settings, the build arg overriding the directive as in BuildKit. */
-export function checkConfig(directive: string | undefined, buildArgs: Readonly<Record<string, string>>): CheckDirective {
+export function checkConfig(
+  directive: string | undefined,
+  buildArgs: Readonly<Record<string, string>>,
+  directiveLine?: number,
+): CheckDirective {
   const fromArg = Object.hasOwn(buildArgs, CHECK_BUILD_ARG) ? buildArgs[CHECK_BUILD_ARG] : undefined;
-  return parseCheckDirective(fromArg ?? directive ?? '');
+  try {
+    return parseCheckDirective(fromArg ?? directive ?? '');
+  } catch (e) {
+    const where = fromArg !== undefined ? `--build-arg ${CHECK_BUILD_ARG}` : '# check=';
+    throw new StagecraftError('PARSE', `failed to parse check options: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+      hint: `fix ${where}: skip=<all|Rule,...>;error=<bool>;experimental=<all|Rule,...>`,
+      location: fromArg === undefined && directiveLine !== undefined && directiveLine > 0 ? { startLine: directiveLine, endLine: directiveLine } : undefined,
+    });
+  }
 }
 
 export function lint(input: LintInput): LintResult {
@@ -51,7 +64,7 @@ export function lint(input: LintInput): LintResult {
   let config: CheckDirective;
   try {
     parsed = parse(input.dockerfile, file !== undefined ? { file } : {});
-    config = checkConfig(parsed.directives.check, buildArgs);
+    config = checkConfig(parsed.directives.check, buildArgs, parseDirective('check', input.dockerfile)?.line);
   } catch (e) {
     return failure(e, file);
   }
