@@ -10,11 +10,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cliBuild } from '../support/cli.js';
 import { runImage } from '../support/oci-run.js';
-import { buildSkipReason, buildWithEvents, materialize, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+import { buildSkipReason, buildWithEvents, fixture, materialize, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 import type { BuildEvent } from '../../src/build/events.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build cache', 7);
+const tally = new Tally('build cache', 8);
 
 /** Every step of the fixture, as `stage: instruction`. */
 const ALL = [
@@ -135,6 +135,25 @@ describe('build cache', { skip }, () => {
     await writeFile(join(ctx, 'keep.tmp'), 'kept, changed\n');
     const c = await buildWithEvents(o);
     assert.deepEqual(steps(c.events).filter((x) => !x.cached).map((x) => x.name), ['COPY . /ctx', 'RUN find /ctx -type f | sort > /listing']);
+    tally.pass();
+  });
+
+  it('build args: a declared ARG invalidates the steps after it; a proxy arg does not, is visible to RUN, and stays out of the image', async () => {
+    const o = (args: Record<string, string>) => ({ context: fixture('cache-args'), tags: ['args:1'], buildArgs: { REGISTRY: env.host, ...args }, root: env.root });
+    const ran = (events: BuildEvent[]) => steps(events).filter((x) => !x.cached).map((x) => x.name.replace(/ > .*/, ''));
+    const v1 = await buildWithEvents(o({ VERSION: '1' }));
+    assert.equal(ran(v1.events).length, 3);
+    const v2 = await buildWithEvents(o({ VERSION: '2' }));
+    assert.deepEqual(ran(v2.events), ['RUN echo "version 2"', 'RUN echo "proxy ${http_proxy:-unset}"']);
+    const proxied = await buildWithEvents(o({ VERSION: '2', http_proxy: 'http://proxy.example:3128' }));
+    assert.deepEqual(ran(proxied.events), [], 'a proxy value is not part of any cache key');
+    assert.equal(proxied.result.manifestDigest, v2.result.manifestDigest);
+    const fresh = await buildWithEvents({ ...o({ VERSION: '3', http_proxy: 'http://proxy.example:3128' }), noCache: true, tags: ['args:3'] });
+    const run = await runImage(env.root, fresh.result.tags[0]!);
+    assert.equal(run.stdout, 'version 3\nproxy http://proxy.example:3128\n', run.stderr);
+    const history = (fresh.result.config.history ?? []).map((h) => h.created_by ?? '');
+    assert.ok(history.includes('RUN |1 VERSION=3 /bin/sh -c echo "version $VERSION" > /version # buildkit'), history.join('\n'));
+    assert.ok(!JSON.stringify(fresh.result.config).includes('proxy.example'), 'the proxy value is in neither history nor config');
     tally.pass();
   });
 
