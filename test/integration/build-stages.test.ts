@@ -12,7 +12,7 @@ import {
 } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build stages', 3);
+const tally = new Tally('build stages', 4);
 
 /** A TCP listener on 127.0.0.1 that only counts who connects: a registry host that must never be asked. */
 async function trapHost(): Promise<{ host: string; connections: () => number; close: () => Promise<void> }> {
@@ -112,6 +112,26 @@ describe('stage graph builds', { skip }, () => {
     assert.equal(run.stdout, 'from-stage-zero\nfrom-named\n');
     const bb = await runImage(env.root, result.tags[0]!, { args: ['/busybox', 'echo', 'busybox copied from an image runs'] });
     assert.equal(bb.stdout, 'busybox copied from an image runs\n');
+    // One image, used as two bases and a COPY source, is resolved once.
+    assert.equal(resolvedRefs(events).filter((r) => r === `${env.host}/busybox:latest`).length, 1);
+    tally.pass();
+  });
+
+  it('deletions in later layers (base file, hard-linked pair, replaced directory) hold in the image and after save + umoci; COPY --from --chown by name', async () => {
+    const opts = { context: fixture('deletions'), buildArgs: { REGISTRY: env.host }, root: env.root };
+    const builder = await buildWithEvents({ ...opts, target: 'builder', tags: ['deletions:builder'] });
+    const final = await buildWithEvents({ ...opts, tags: ['deletions:1'] });
+    const list = ['sh', '-c', 'find /data | sort; ls /bin/vi 2>&1 || true'];
+    for (const via of ['overlay', 'umoci'] as const) {
+      const b = await runImage(env.root, builder.result.tags[0]!, { via, args: list });
+      assert.equal(b.stdout, '/data\n/data/a-link\n/data/keep\n/data/sub\n/data/sub/new\nls: /bin/vi: No such file or directory\n', `builder via ${via}: ${b.stderr}`);
+      const f = await runImage(env.root, final.result.tags[0]!, { via });
+      assert.equal(f.exitCode, 0, f.stderr);
+      assert.equal(f.stdout, [
+        '/data', '/data/a-link', '/data/keep', '/data/sub', '/data/sub/new',
+        '1000:1000 /data', '1000:1000 /data/keep', '1000:1000 /data/sub/new', '',
+      ].join('\n'), `final via ${via}`);
+    }
     tally.pass();
   });
 });
