@@ -7,9 +7,20 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
 import { dockerignoreCandidates } from '../dockerfile/dockerignore/index.js';
-import { lint, formatWarning, type LintResult } from '../lint/index.js';
+import { lint, formatWarning, type LintResult, type BaseImageInfo } from '../lint/index.js';
 import { outline, renderOutline } from '../outline/index.js';
 import { parseBuildArgs } from './build-command.js';
+import { localBaseImages } from './lint-images.js';
+
+/** The platform this machine builds for by default (`linux/<arch>`). */
+function hostPlatform(): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch];
+  return `linux/${arch ?? process.arch}`;
+}
+
+function storeRoot(): string {
+  return process.env.STAGECRAFT_ROOT ?? '/var/lib/stagecraft';
+}
 
 export interface LintCommandOptions {
   file?: string;
@@ -47,7 +58,18 @@ function errorJson(e: StagecraftError | undefined): unknown {
 export async function lintCommand(context: string, o: LintCommandOptions): Promise<number> {
   const { path, text } = await readDockerfile(context, o.file);
   const dockerignore = await readIgnore(path, context);
-  const result: LintResult = lint({ dockerfile: text, file: path, dockerignore, buildArgs: parseBuildArgs(o.buildArg) });
+  const buildArgs = parseBuildArgs(o.buildArg);
+  const platform = hostPlatform();
+  // Base images already in the local store give lint their real Env, Shell, platform and os-release.
+  let known = new Map<string, BaseImageInfo>();
+  try {
+    known = await localBaseImages(storeRoot(), outline({ dockerfile: text, file: path, buildArgs, platform }).stages);
+  } catch {
+    // a Dockerfile that does not plan: lint reports why
+  }
+  const result: LintResult = lint({
+    dockerfile: text, file: path, dockerignore, buildArgs, platform, resolveImage: (ref) => known.get(ref),
+  });
   if (o.format === 'json') {
     const out = { file: path, warnings: result.warnings, failed: result.failed, error: errorJson(result.error) };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -62,7 +84,7 @@ export async function lintCommand(context: string, o: LintCommandOptions): Promi
 export async function outlineCommand(context: string, o: OutlineCommandOptions): Promise<number> {
   const { path, text } = await readDockerfile(context, o.file);
   const result = outline({
-    dockerfile: text, file: path, buildArgs: parseBuildArgs(o.buildArg),
+    dockerfile: text, file: path, buildArgs: parseBuildArgs(o.buildArg), platform: hostPlatform(),
     ...(o.target !== undefined ? { target: o.target } : {}),
   });
   process.stdout.write(o.format === 'json' ? JSON.stringify(result, null, 2) + '\n' : renderOutline(result));

@@ -140,7 +140,8 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
       if (planned.base.kind === 'image') {
         const platform = planned.platform ?? input.platform;
         base = input.resolveImage?.(planned.base.ref, platform);
-        if (base?.platform !== undefined && base.platform !== platform) {
+        // As BuildKit: only OS and architecture must match (not the variant).
+        if (base?.platform !== undefined && base.platform.split('/').slice(0, 2).join('/') !== platform.split('/').slice(0, 2).join('/')) {
           c.run(R.InvalidBaseImagePlatform, st.location, planned.base.ref, base.platform, platform);
         }
       }
