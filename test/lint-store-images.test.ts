@@ -19,7 +19,7 @@ import { runCli } from './support/cli.js';
 async function layerTar(files: Record<string, string>): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
   for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, content);
   pack.finalize();
