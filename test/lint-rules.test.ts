@@ -75,6 +75,14 @@ const rows: Row[] = [
     expect: ['1 FromPlatformFlagConstDisallowed: FROM --platform flag should not use constant value "linux/arm64"'],
   },
   {
+    name: 'EXPOSE words are split after expansion, each checked',
+    input: { dockerfile: 'FROM scratch\nARG PORTS="8080:80 53/UDP"\nEXPOSE $PORTS\n' },
+    expect: [
+      "3 ExposeInvalidFormat: EXPOSE instruction should not define an IP address or host-port mapping, found '8080:80'",
+      "3 ExposeProtoCasing: Defined protocol '53/UDP' in EXPOSE instruction should be lowercase",
+    ],
+  },
+  {
     name: 'unknown check option is an error',
     input: { dockerfile: '# check=skip=all;bogus=1\nFROM scratch\n' },
     expect: ['error: failed to parse check options: invalid check option "bogus"'],

@@ -159,14 +159,17 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
       argsUsed: new Set(), workdir: '/', ...(base ? { base } : {}),
     };
 
-    const word = (w: string | undefined, at: Instruction): string => {
-      if (w === undefined) return '';
+    const word = (w: string | undefined, at: Instruction): string => expandWord(w, at).result;
+    const expandWord = (w: string | undefined, at: Instruction): { result: string; words: string[] } => {
+      if (w === undefined) return { result: '', words: [] };
       let result = '';
+      let words: string[] = [];
       let matched = new Set<string>();
       let unmatched: Set<string>;
       try {
         const r = lex.processWordWithMatches(w, state.env);
         result = r.result;
+        words = r.words;
         matched = r.matched;
         unmatched = r.unmatched;
       } catch (e) {
@@ -183,7 +186,7 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
         if (NON_ENV_ARGS.includes(name)) continue;
         c.run(R.UndefinedVar, at.location, name, suggestion(name, options, true));
       }
-      return result;
+      return { result, words };
     };
 
     const lastOf = new Map<string, Instruction>();
@@ -265,8 +268,7 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
           for (const v of ins.volumes) f.written.push(posixJoin(state.workdir, word(v, ins)));
           break;
         case 'expose':
-          for (const raw of ins.ports) {
-            const port = word(raw, ins);
+          for (const port of ins.ports.flatMap((raw) => expandWord(raw, ins).words)) {
             if (port.includes(':')) c.run(R.ExposeInvalidFormat, at, port);
             const slash = port.indexOf('/');
             if (slash >= 0) {
