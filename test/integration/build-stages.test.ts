@@ -12,7 +12,7 @@ import {
 } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build stages', 4);
+const tally = new Tally('build stages', 5);
 
 /** A TCP listener on 127.0.0.1 that only counts who connects: a registry host that must never be asked. */
 async function trapHost(): Promise<{ host: string; connections: () => number; close: () => Promise<void> }> {
@@ -114,6 +114,21 @@ describe('stage graph builds', { skip }, () => {
     assert.equal(bb.stdout, 'busybox copied from an image runs\n');
     // One image, used as two bases and a COPY source, is resolved once.
     assert.equal(resolvedRefs(events).filter((r) => r === `${env.host}/busybox:latest`).length, 1);
+    tally.pass();
+  });
+
+  it('FROM <stage> inherits ENV, WORKDIR, USER, SHELL and fires ONBUILD; COPY --from sources are from the stage root, destinations under WORKDIR', async () => {
+    const { result, events } = await buildWithEvents({ context: fixture('inheritance'), tags: ['inherit:1'], buildArgs: { REGISTRY: env.host }, root: env.root });
+    assert.ok(steps(events).some((s) => s.stage === 'child' && s.name.startsWith('ONBUILD RUN')), 'the trigger ran in the child stage');
+    const run = await runImage(env.root, result.tags[0]!);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(run.stdout, 'child hello-global yes /work/dir 1000\nonbuild-fired-as-1000\nbase-as-1000\n');
+    // The final stage is busybox's: nothing of base's config.
+    const c = result.config.config ?? {};
+    assert.equal(c.User ?? '', '');
+    assert.equal(c.WorkingDir, '/elsewhere');
+    assert.ok(!(c.Env ?? []).some((e) => e.startsWith('FROM_BASE=')));
+    assert.equal(c.OnBuild ?? null, null);
     tally.pass();
   });
 
