@@ -116,3 +116,32 @@ ARG X=\${X}\${Y}
     assert.equal(passed, 6);
   });
 });
+
+describe('outline properties', () => {
+  it('on generated multi-stage files: target last in targetNeeds, needs closed under dependsOn, arg names unique', async () => {
+    const fc = (await import('fast-check')).default;
+    const stageLine = fc.tuple(
+      fc.constantFrom('scratch', 'alpine', '$BASE', 's0', 's1', 's2'),
+      fc.array(fc.constantFrom('ARG A=1', 'ARG B', 'ARG A=${A}x', 'COPY --from=s0 /a /a', 'COPY --from=s1 /b /b', 'RUN true', 'ENV E=$A'), { maxLength: 4 }),
+    );
+    const file = fc.tuple(fc.array(fc.constantFrom('ARG BASE=alpine', 'ARG G=1', 'ARG G=${G}2'), { maxLength: 3 }), fc.array(stageLine, { minLength: 1, maxLength: 4 }))
+      .map(([globals, stages]) => [...globals, ...stages.flatMap(([from, body], i) => [`FROM ${from} AS s${i}`, ...body])].join('\n') + '\n');
+    fc.assert(
+      fc.property(file, fc.option(fc.constantFrom('s0', 's1', 's2', 's3')), (text, target) => {
+        let o;
+        try {
+          o = outline({ dockerfile: text, ...(target !== null ? { target } : {}) });
+        } catch (e) {
+          assert.ok(e instanceof StagecraftError, String(e));
+          return;
+        }
+        assert.equal(o.targetNeeds[o.targetNeeds.length - 1], o.target);
+        const needed = new Set(o.stages.filter((s) => s.needed).map((s) => s.name));
+        for (const s of o.stages.filter((x) => x.needed)) for (const d of s.dependsOn) assert.ok(needed.has(d), `${s.name} needs ${d}`);
+        assert.equal(new Set(o.args.map((a) => a.name)).size, o.args.length);
+      }),
+      { numRuns: 300 },
+    );
+    console.log('outline properties: 1/1 passed');
+  });
+});

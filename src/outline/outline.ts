@@ -32,8 +32,10 @@ export interface OutlineStage {
   base: string;
   /** Index of the base stage, when the stage starts FROM another stage. */
   baseStage?: number;
-  /** Stage names/indexes this stage needs (base, COPY --from, RUN --mount=from). */
+  /** Stages this stage needs (base, COPY --from, RUN --mount=from), by display name. */
   dependsOn: string[];
+  /** Images it reads besides its base (COPY --from=<image>, RUN --mount=from=<image>). */
+  imageDeps: string[];
   needed: boolean;
   /** The stage's own ARGs (with their values when the stage is needed). */
   args: OutlineArg[];
@@ -150,7 +152,8 @@ export function outline(input: OutlineInput): Outline {
       ...(p.name !== undefined ? { name: p.name } : {}),
       base: p.base.kind === 'scratch' ? 'scratch' : p.base.kind === 'image' ? p.base.ref : `stage ${graph.stages[p.base.index]!.displayName}`,
       ...(p.base.kind === 'stage' ? { baseStage: p.base.index } : {}),
-      dependsOn: p.dependsOn.map((d) => graph.stages[d]!.displayName).concat(p.imageDeps),
+      dependsOn: p.dependsOn.map((d) => graph.stages[d]!.displayName),
+      imageDeps: [...p.imageDeps],
       needed: isNeeded,
       args: own.map((a) => a.arg),
       ...(st.from.comment !== '' ? { description: st.from.comment } : {}),

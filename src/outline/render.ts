@@ -20,7 +20,9 @@ export function renderOutline(o: Outline): string {
   for (const s of o.stages) {
     const mark = s.index === o.targetIndex ? '>' : s.needed ? '*' : ' ';
     const name = s.name ?? `stage-${s.index}`;
-    const deps = s.dependsOn.length > 0 ? `  needs ${s.dependsOn.join(', ')}` : '';
+    const deps =
+      (s.dependsOn.length > 0 ? `  needs ${s.dependsOn.join(', ')}` : '') +
+      (s.imageDeps.length > 0 ? `  reads images ${s.imageDeps.join(', ')}` : '');
     const skipped = s.needed ? '' : '  (not needed)';
     lines.push(`${mark} ${s.index} ${name}  FROM ${s.base}${deps}  line ${s.location.startLine}${skipped}`);
     if (s.description) lines.push(`      # ${s.description}`);
