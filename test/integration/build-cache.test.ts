@@ -6,15 +6,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliBuild } from '../support/cli.js';
+import { cliBuild, errorLines, runCli } from '../support/cli.js';
 import { runImage } from '../support/oci-run.js';
-import { buildSkipReason, buildWithEvents, fixture, materialize, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+import { buildSkipReason, buildWithEvents, fixture, materialize, openBuildEnv, resolvedRefs, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 import type { BuildEvent } from '../../src/build/events.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build cache', 8);
+const tally = new Tally('build cache', 9);
 
 /** Every step of the fixture, as `stage: instruction`. */
 const ALL = [
@@ -154,6 +155,35 @@ describe('build cache', { skip }, () => {
     const history = (fresh.result.config.history ?? []).map((h) => h.created_by ?? '');
     assert.ok(history.includes('RUN |1 VERSION=3 /bin/sh -c echo "version $VERSION" > /version # buildkit'), history.join('\n'));
     assert.ok(!JSON.stringify(fresh.result.config).includes('proxy.example'), 'the proxy value is in neither history nor config');
+    tally.pass();
+  });
+
+  it('rmi + prune keep what the build cache needs (rebuild: all CACHED, same image, runs); prune --all empties the store (rebuild: every step runs)', async () => {
+    const store = await mkdtemp(join(tmpdir(), 'stagecraft-prune-store-'));
+    env.scratch.push(store);
+    const o = { ...opts(), root: store, tags: ['pruned:1'] };
+    const a = await buildWithEvents(o);
+    assert.equal((await runCli(['rmi', 'pruned:1'], { root: store })).code, 0);
+    const gone = await runCli(['inspect', 'pruned:1'], { root: store });
+    assert.notEqual(gone.code, 0);
+    assert.match(errorLines(gone.stderr)[0] ?? '', /pruned:1 is not in the local store/);
+    const pruned = await runCli(['prune'], { root: store });
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const b = await buildWithEvents(o);
+    assert.deepEqual(reran(b.events), []);
+    assert.equal(b.result.manifestDigest, a.result.manifestDigest);
+    const run = await runImage(store, b.result.tags[0]!);
+    assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v1\napp v1\n', run.stderr);
+    assert.equal((await runCli(['rmi', 'pruned:1'], { root: store })).code, 0);
+    const all = await runCli(['prune', '--all'], { root: store });
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(await readdir(join(store, 'layers')), []);
+    assert.deepEqual(await readdir(join(store, 'blobs', 'sha256')), []);
+    const c = await buildWithEvents(o);
+    assert.deepEqual(reran(c.events), ALL);
+    assert.equal(resolvedRefs(c.events).length, 1, 'the base image is pulled again');
+    const again = await runImage(store, c.result.tags[0]!);
+    assert.equal(again.stdout, run.stdout);
     tally.pass();
   });
 
