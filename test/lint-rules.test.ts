@@ -83,6 +83,15 @@ const rows: Row[] = [
     ],
   },
   {
+    name: 'heredoc bodies (unquoted delimiter) and RUN --mount values are expanded; RUN commands are not',
+    input: { dockerfile: 'FROM alpine\nCOPY <<EOF /a\n$NOPE1 "$NOPE2"\nEOF\nCOPY <<"EOF" /b\n$QUOTED\nEOF\nRUN --mount=type=cache,target=$CACHE_DIR echo $NOT_CHECKED\n' },
+    expect: [
+      "2 UndefinedVar: Usage of undefined variable '$NOPE1'",
+      "2 UndefinedVar: Usage of undefined variable '$NOPE2'",
+      "8 UndefinedVar: Usage of undefined variable '$CACHE_DIR'",
+    ],
+  },
+  {
     name: 'unknown check option is an error',
     input: { dockerfile: '# check=skip=all;bogus=1\nFROM scratch\n' },
     expect: ['error: failed to parse check options: invalid check option "bogus"'],

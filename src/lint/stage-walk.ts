@@ -123,6 +123,8 @@ export function looksSecret(key: string): boolean {
 export function walkStages(c: Collector, input: WalkInput): Map<number, StageFacts> {
   const { stages, graph, buildArgs } = input;
   const lex = new ShellLex({ escapeToken: graph.escapeToken });
+  // Heredoc bodies expand with quotes kept as they are (BuildKit's ExpandRaw).
+  const rawLex = new ShellLex({ escapeToken: '\\', skipProcessQuotes: true });
   const globals = new Map(graph.globalArgs.pairs());
   const ignore = input.dockerignore !== undefined ? DockerIgnore.parse(input.dockerignore) : undefined;
   const facts = new Map<number, StageFacts>();
@@ -160,14 +162,14 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
     };
 
     const word = (w: string | undefined, at: Instruction): string => expandWord(w, at).result;
-    const expandWord = (w: string | undefined, at: Instruction): { result: string; words: string[] } => {
+    const expandWord = (w: string | undefined, at: Instruction, using: ShellLex = lex): { result: string; words: string[] } => {
       if (w === undefined) return { result: '', words: [] };
       let result = '';
       let words: string[] = [];
       let matched = new Set<string>();
       let unmatched: Set<string>;
       try {
-        const r = lex.processWordWithMatches(w, state.env);
+        const r = using.processWordWithMatches(w, state.env);
         result = r.result;
         words = r.words;
         matched = r.matched;
@@ -244,6 +246,8 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
               f.copies.push({ stage: i, from, sources: sources.map((s) => posixJoin('/', s)), dest: destRaw.endsWith('/') || destRaw === '.' ? dest + (dest === '/' ? '' : '/') : dest, location: at });
             }
           }
+          for (const sc of ins.sourceContents) if (sc.expand) expandWord(sc.data, ins, rawLex);
+          if (ins.kind === 'add') word(ins.checksum, ins);
           f.written.push(dest);
           for (const sc of ins.sourceContents) f.written.push(posixJoin(dest, sc.path));
           break;
@@ -285,6 +289,10 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
           if (ins.prependShell && !state.shellSet) c.run(R.JSONArgsRecommended, at, ins.kind.toUpperCase());
           break;
         case 'run':
+          // --mount values are expanded (the command itself is left to the shell).
+          for (const m of ins.mounts) word(m, ins);
+          f.hasRun = true;
+          break;
         case 'onbuild':
           f.hasRun = true;
           break;
