@@ -54,7 +54,7 @@ describe('lint / outline CLI', () => {
   it('exits 1 on a parse error naming file and line', async () => {
     const r = await runCli(['lint', '-f', join(dir, 'broken.Dockerfile'), dir]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /broken\.Dockerfile:2: dockerfile parse error on line 2: unknown instruction: NOPE/);
+    assert.match(r.stderr, /^error: \S*broken\.Dockerfile:2: unknown instruction: NOPE/m);
     passed++;
   });
 

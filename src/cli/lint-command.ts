@@ -75,7 +75,12 @@ export async function lintCommand(context: string, o: LintCommandOptions): Promi
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
     for (const w of result.warnings) process.stdout.write(formatWarning(w, path) + '\n');
-    if (result.error) process.stderr.write(`error: ${result.error.oneLine()}\n`);
+    if (result.error) {
+      // BuildKit's text repeats the line (`dockerfile parse error on line N: ...`); the location already says it.
+      const e = result.error;
+      const shown = e.cause instanceof StagecraftError && e.message.startsWith('dockerfile parse error on line') ? e.cause : e;
+      process.stderr.write(`error: ${shown.oneLine()}\n`);
+    }
     else if (result.warnings.length === 0) process.stderr.write(`${path}: no warnings\n`);
   }
   return result.failed ? 1 : 0;
