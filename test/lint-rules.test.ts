@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lint, type LintInput } from '../src/lint/index.js';
+import { lint, formatShort, formatWarning, type LintInput } from '../src/lint/index.js';
 
 interface Row { name: string; input: LintInput; expect: string[] }
 
@@ -109,8 +109,18 @@ describe('BuildKit rule behaviours', () => {
       passed++;
     });
   }
+  it('formats: BuildKit short form and the lint command line', () => {
+    const [w] = lint({ dockerfile: 'FROM scratch\nMAINTAINER me\n', file: 'app.Dockerfile' }).warnings;
+    assert.ok(w);
+    assert.equal(formatShort(w), 'MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 2)');
+    assert.equal(
+      formatWarning(w),
+      'app.Dockerfile:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (fix: use LABEL org.opencontainers.image.authors="..." instead of MAINTAINER)',
+    );
+    passed++;
+  });
   it('summary', () => {
-    console.log(`lint rule behaviours: ${passed}/${rows.length} passed`);
-    assert.equal(passed, rows.length);
+    console.log(`lint rule behaviours: ${passed}/${rows.length + 1} passed`);
+    assert.equal(passed, rows.length + 1);
   });
 });

@@ -11,4 +11,4 @@ export {
   StagecraftCopyFromMissingPath, StagecraftUnusedStage, StagecraftLibcMismatch, StagecraftPythonVersionMismatch,
 } from './stagecraft-rules.js';
 export { identify, libcFromReference, pythonFromReference, type BaseIdentity, type Libc } from './base-identity.js';
-export { formatWarning } from './format.js';
+export { formatWarning, formatShort } from './format.js';
