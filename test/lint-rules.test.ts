@@ -92,6 +92,11 @@ const rows: Row[] = [
     ],
   },
   {
+    name: 'experimental rules enabled by name run even with skip=all',
+    input: { dockerfile: '# check=skip=all;experimental=InvalidDefinitionDescription\nFROM scratch\n# the value\nARG V=1\n' },
+    expect: ['4 InvalidDefinitionDescription: Comment for ARG should follow the format: `# V <description>`'],
+  },
+  {
     name: 'unknown check option is an error',
     input: { dockerfile: '# check=skip=all;bogus=1\nFROM scratch\n' },
     expect: ['error: failed to parse check options: invalid check option "bogus"'],

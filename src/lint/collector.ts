@@ -46,10 +46,11 @@ export class Collector {
     private readonly local: readonly LocalSkip[] = [],
   ) {}
 
+  /** Experimental rules run only when enabled by `experimental=`, and then regardless of `skip=` (as in BuildKit). */
   enabled(rule: LintRule<never[]>): boolean {
     if (rule.experimental) {
       const ex = this.config.experimental;
-      if (ex !== 'all' && !ex.includes(rule.name)) return false;
+      return ex === 'all' || ex.includes(rule.name);
     }
     return !skips(this.config.skip, rule.name);
   }
