@@ -51,6 +51,7 @@ export async function localBaseImages(root: string, stages: readonly OutlineStag
         platform: [c.os, c.architecture, c.variant].filter((x): x is string => !!x).join('/'),
         ...(c.config?.Env ? { env: c.config.Env } : {}),
         ...(c.config?.Shell ? { shell: c.config.Shell } : {}),
+        ...(c.config?.WorkingDir ? { workingDir: c.config.WorkingDir } : {}),
       };
       const osRelease = readOsRelease(store, c.rootfs.diff_ids);
       const id = osRelease !== undefined ? osReleaseId(osRelease) : undefined;

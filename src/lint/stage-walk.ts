@@ -154,7 +154,8 @@ export function walkStages(c: Collector, input: WalkInput): Map<number, StageFac
       }
       if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
       const shellSet = (base?.shell ?? []).length > 0;
-      state = { env, declared: new Set(), shellSet, workdirSet: false, workdir: '/' };
+      // The image's WorkingDir applies, but does not count as a WORKDIR of this build.
+      state = { env, declared: new Set(), shellSet, workdirSet: false, workdir: posixJoin('/', base?.workingDir ?? '/') };
     }
     const f: StageFacts = {
       index: i, hasRun: false, written: [], workdirs: [], copies: [], env: state.env, declared: state.declared,

@@ -30,7 +30,9 @@ export interface BaseImageInfo {
   env?: string[];
   /** `os/arch[/variant]` the image was resolved to (for InvalidBaseImagePlatform). */
   platform?: string;
-  /** The image config's Shell (a non-default shell silences JSONArgsRecommended, as in BuildKit). */
+  /** The image config's WorkingDir (where relative COPY destinations land). */
+  workingDir?: string;
+  /** The image config's Shell (any Shell silences JSONArgsRecommended, as in BuildKit). */
   shell?: string[];
   /** From /etc/os-release: `ID` (alpine, debian, ubuntu, ...), for the C library check. */
   osReleaseId?: string;
