@@ -12,7 +12,7 @@ import {
 } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build stages', 5);
+const tally = new Tally('build stages', 6);
 
 /** A TCP listener on 127.0.0.1 that only counts who connects: a registry host that must never be asked. */
 async function trapHost(): Promise<{ host: string; connections: () => number; close: () => Promise<void> }> {
@@ -129,6 +129,21 @@ describe('stage graph builds', { skip }, () => {
     assert.equal(c.WorkingDir, '/elsewhere');
     assert.ok(!(c.Env ?? []).some((e) => e.startsWith('FROM_BASE=')));
     assert.equal(c.OnBuild ?? null, null);
+    tally.pass();
+  });
+
+  it('independent stages run at the same time (each RUN starts before the other finishes)', async () => {
+    const { result, events } = await buildWithEvents({ context: fixture('parallel'), tags: ['parallel:1'], buildArgs: { REGISTRY: env.host }, root: env.root, jobs: 2 });
+    const at = (type: 'step-start' | 'step-done', stage: string): number => {
+      const id = steps(events).find((s) => s.stage === stage && s.name.startsWith('RUN'))?.id;
+      const i = events.findIndex((e) => e.type === type && e.id === id);
+      assert.ok(i >= 0, `${type} of ${stage}`);
+      return i;
+    };
+    assert.ok(at('step-start', 'left') < at('step-done', 'right') && at('step-start', 'right') < at('step-done', 'left'),
+      'the two sleeping RUN steps overlapped');
+    const run = await runImage(env.root, result.tags[0]!);
+    assert.equal(run.stdout, 'left\nright\n');
     tally.pass();
   });
 
