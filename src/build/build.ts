@@ -25,6 +25,8 @@ import type { BuildEvent, EventSink } from './events.js';
 import { executeCopy, executeMkdir, executeRun, type ExecContext, type StepResult } from './execute.js';
 import { localImage, normalizeRef, pullImage, type ImageSource, type LayerRef } from './images.js';
 import { runDag, Singleflight, type Task } from './scheduler.js';
+import { runMountInputs } from './run-mounts.js';
+import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -46,6 +48,10 @@ export interface BuildOptions {
   jobs?: number | undefined;
   onEvent?: EventSink | undefined;
   signal?: AbortSignal | undefined;
+  /** --secret values for RUN --mount=type=secret (parseSecretFlag). */
+  secrets?: SecretSpec[] | undefined;
+  /** --ssh agents for RUN --mount=type=ssh (parseSshFlag). */
+  ssh?: SshSpec[] | undefined;
 }
 
 export interface BuildResult {
@@ -111,6 +117,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   let runtimePromise: Promise<OciRuntime> | undefined;
   const runtime = (): Promise<OciRuntime> => (runtimePromise ??= detectRuntime(opts.runtime ?? 'runc'));
   const singleflight = new Singleflight<StepResult & { created: string }>();
+  const secrets = new BuildSecrets(opts.secrets ?? [], opts.ssh ?? []);
 
   // Images: every base and COPY --from image of a needed stage, resolved once.
   const imageTasks = new Map<string, Task<ImageSource>>();
@@ -146,7 +153,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       id: `stage:${st.index}`,
       deps: [...new Set(deps)],
       run: (signal, results) =>
-        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId }),
+        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId, secrets }),
     });
   }
 
@@ -231,6 +238,7 @@ interface StageRun {
   noCache: boolean;
   platform: Platform;
   imageTaskId: (ref: string) => string;
+  secrets: BuildSecrets;
 }
 
 interface CacheRecord {
@@ -318,6 +326,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
         inputs.push(src.key);
       }
     }
+    if (step.kind === 'run') inputs.push(...(await runMountInputs(step, r.context, (f) => sourceOf(f)?.key)));
     key = stepKey(key, planned.cacheMaterial, inputs);
     let cached = false;
     let result: StepResult & { created: string };
@@ -337,6 +346,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
             sourceName: (from) => (from.kind === 'context' ? 'build context' : from.kind === 'stage' ? `stage ${sourceOf(from)?.name ?? from.index}` : `image ${from.ref}`),
             signal: r.signal,
             onOutput: (stream, line) => emit({ type: 'step-log', id, stream, line }),
+            secrets: r.secrets,
           };
           const res =
             step.kind === 'run'

@@ -17,6 +17,8 @@ import { runStep } from '../runtime/run-step.js';
 import type { Store } from '../store/index.js';
 import { commitUpper, type Committed } from './commit.js';
 import type { LayerRef } from './images.js';
+import { prepareRunMounts } from './run-mounts.js';
+import type { BuildSecrets } from './secrets.js';
 
 export interface StepResult extends Committed {
   /** Bytes a COPY/ADD wrote (for the size report); 0 for other steps. */
@@ -32,6 +34,8 @@ export interface ExecContext {
   sourceName: (from: Extract<Step, { kind: 'copy' }>['from']) => string;
   signal: AbortSignal;
   onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** --secret and --ssh of the build (RUN --mount=type=secret|ssh). */
+  secrets?: BuildSecrets | undefined;
 }
 
 const OUTPUT_TAIL = 12;
@@ -62,18 +66,12 @@ export async function executeRun(
   instruction: string,
   location: SourceRange,
 ): Promise<StepResult> {
-  if (step.mounts.length > 0) {
-    throw new StagecraftError('UNSUPPORTED', `RUN --mount=type=${step.mounts[0]!.type} is not implemented yet`, {
-      location, hint: 'remove the --mount flag for now; RUN mounts are on the roadmap',
-    });
-  }
   if (step.security === 'insecure') {
     throw new StagecraftError('UNSUPPORTED', 'RUN --security=insecure is not supported', { location });
   }
-  if (step.files.length > 0) {
-    throw new StagecraftError('UNSUPPORTED', 'RUN with heredoc files is not implemented yet', { location });
-  }
   const runtime = await ctx.runtime();
+  // RUN --mount and heredoc files (run-mounts.ts): outside the snapshot, released after the run.
+  const prepared = await prepareRunMounts(ctx, step, location);
   const dir = await snapshotDir(ctx.store);
   const tail: string[] = [];
   try {
@@ -82,7 +80,8 @@ export async function executeRun(
       lowerDirs: lowerDirs(ctx.store, layers),
       snapshotDir: dir,
       args: step.args,
-      env: step.env,
+      env: [...step.env, ...prepared.env],
+      extraMounts: prepared.extraMounts,
       cwd: step.cwd,
       user: { uid: 0, gid: 0 },
       resolveUser: async (rootfs: string) => {
@@ -112,6 +111,7 @@ export async function executeRun(
     const committed = await commitUpper(ctx.store, result.upperDir);
     return { ...committed, copiedBytes: 0 };
   } finally {
+    await prepared.release();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,166 @@
+/**
+ * RUN --mount=type=cache directories, kept in the store between builds:
+ *
+ *   <root>/cache-mounts/<name>/data        the cache (shared and locked users)
+ *   <root>/cache-mounts/<name>/private-N   extra copies for `sharing=private`
+ *   <root>/cache-mounts/<name>/*.lock      who holds a slot (pid, O_EXCL)
+ *
+ * `<name>` is the id made file-name safe plus a short hash of the id. A new
+ * cache directory is made under a temporary name, seeded from `from`/`source`
+ * when given, given its uid/gid/mode (default 0:0 0755) and then renamed into
+ * place, so two builds creating the same cache agree on one directory.
+ *
+ * Sharing: `shared` takes no lock; `locked` waits for the slot's lock;
+ * `private` takes the first free slot (data, private-1, ...), creating one.
+ * Cache directories are mounted into the step, never into its snapshot, so
+ * nothing in them becomes part of a layer.
+ */
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StagecraftError } from '../errors.js';
+import { cleanPath, isInside, splitPath } from '../fs/scoped-path.js';
+
+export interface CacheDirRequest {
+  id: string;
+  sharing: 'shared' | 'private' | 'locked';
+  uid?: number | undefined;
+  gid?: number | undefined;
+  mode?: number | undefined;
+  /** Subpath inside the cache to mount (no `from`); '' or '/' for the root. */
+  source?: string | undefined;
+  /** Host directory whose contents seed a new cache (`from` + `source`). */
+  seed?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface CacheDirLease {
+  /** Host directory to bind at the mount target. */
+  dir: string;
+  release(): Promise<void>;
+}
+
+/** File-name-safe directory name for a cache id. */
+export function cacheDirName(id: string): string {
+  const safe = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 64);
+  const hash = createHash('sha256').update(id).digest('hex').slice(0, 12);
+  return `${safe === '' ? 'cache' : safe}-${hash}`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Slots held by this process (a second user in this process must not take them either). */
+const heldHere = new Set<string>();
+
+async function tryLock(path: string): Promise<boolean> {
+  if (heldHere.has(path)) return false;
+  for (;;) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      heldHere.add(path);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !alive(owner)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    return false;
+  }
+}
+
+async function unlock(path: string): Promise<void> {
+  heldHere.delete(path);
+  await rm(path, { force: true });
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((res, rej) => execFile(cmd, args, (err, _o, stderr) => (err ? rej(new Error(String(stderr).trim() || err.message)) : res())));
+}
+
+/** The slot directory, created (seeded, owned, moded) when missing. */
+async function ensureSlot(base: string, slot: string, r: CacheDirRequest): Promise<string> {
+  const dir = join(base, slot);
+  if (await lstat(dir).then((s) => s.isDirectory(), () => false)) return dir;
+  const tmp = await mkdtemp(join(base, `.new-${slot}-`));
+  try {
+    if (r.seed) await run('cp', ['-a', '--', `${r.seed}/.`, tmp]);
+    if (!r.seed || r.uid !== undefined || r.gid !== undefined) await chown(tmp, r.uid ?? 0, r.gid ?? 0);
+    if (!r.seed || r.mode !== undefined) await chmod(tmp, r.mode ?? 0o755);
+    await rename(tmp, dir);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    // Another build created it first: use theirs.
+    if (!(await lstat(dir).then((s) => s.isDirectory(), () => false))) throw e;
+  }
+  return dir;
+}
+
+/**
+ * The directory to mount for `source` inside a cache: made when missing;
+ * symlinks must stay inside the cache (BuildKit refuses a source that
+ * resolves outside the cache root).
+ */
+async function subdir(root: string, source: string | undefined, id: string): Promise<string> {
+  const parts = splitPath(cleanPath(source ?? '/'));
+  if (parts.length === 0) return root;
+  const want = join(root, ...parts);
+  await mkdir(want, { recursive: true, mode: 0o755 }).catch(() => undefined);
+  const real = await realpath(want).catch(() => undefined);
+  const realRoot = await realpath(root);
+  if (!real || !isInside(realRoot, real)) {
+    throw new StagecraftError('MOUNT', `cache mount ${id}: source ${cleanPath(source ?? '/')} resolves outside the cache`, {
+      hint: 'a symlink in the cache points outside it; remove it or use a different source',
+    });
+  }
+  if (!(await lstat(real)).isDirectory()) throw new StagecraftError('MOUNT', `cache mount ${id}: source ${cleanPath(source ?? '/')} is not a directory`);
+  return real;
+}
+
+/** Takes a cache directory for one RUN step; release() when the step is done. */
+export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Promise<CacheDirLease> {
+  const base = join(storeRoot, 'cache-mounts', cacheDirName(r.id));
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  const noop = async (): Promise<void> => undefined;
+  if (r.sharing === 'shared') {
+    const dir = await ensureSlot(base, 'data', r);
+    return { dir: await subdir(dir, r.source, r.id), release: noop };
+  }
+  if (r.sharing === 'locked') {
+    const lock = join(base, 'data.lock');
+    while (!(await tryLock(lock))) {
+      r.signal?.throwIfAborted();
+      await sleep(100);
+    }
+    try {
+      const dir = await ensureSlot(base, 'data', r);
+      return { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) };
+    } catch (e) {
+      await unlock(lock);
+      throw e;
+    }
+  }
+  for (let n = 0; ; n++) {
+    const slot = n === 0 ? 'data' : `private-${n}`;
+    const lock = join(base, `${slot}.lock`);
+    if (!(await tryLock(lock))) continue;
+    try {
+      const dir = await ensureSlot(base, slot, r);
+      return { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) };
+    } catch (e) {
+      await unlock(lock);
+      throw e;
+    }
+  }
+}
