@@ -1,0 +1,186 @@
+/**
+ * RUN --mount (cache, bind, tmpfs), RUN heredocs and RUN --network=none,
+ * built for real with busybox: what the step saw, and that no mount target
+ * or heredoc file lands in the image. Needs root, runc, docker-registry and
+ * skopeo.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsIn, withRootfs } from '../support/oci-run.js';
+import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+
+const skip = buildSkipReason();
+const tally = new Tally('build mounts', 6);
+
+async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
+  env.scratch.push(dir);
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text.split('@REGISTRY@').join(env.host));
+  return dir;
+}
+
+async function readIn(rootfs: string, p: string): Promise<string> {
+  return readFile(join(rootfs, p), 'utf8');
+}
+
+describe('RUN --mount builds', { skip }, () => {
+  let env: BuildEnv;
+
+  before(async () => {
+    env = await openBuildEnv(['busybox:latest']);
+  });
+
+  after(async () => {
+    await env?.close();
+    console.log(tally.summary());
+  });
+
+  it('cache mounts persist between builds under the store, default id is the target, uid/gid/mode apply, and nothing of them is in a layer', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest',
+      'ARG BUST',
+      'RUN --mount=type=cache,target=/cache echo "run $BUST" >> /cache/log && wc -l < /cache/log > /cache-count',
+      'RUN --mount=type=cache,target=/cache2 ls /cache2 | wc -l > /cache2-count',
+      'RUN --mount=type=cache,id=owned,target=/owned,uid=1001,gid=1002,mode=0751 stat -c "%u %g %a" /owned > /owned-stat',
+      'RUN --mount=type=cache,target=/var/cache/deep/nested touch /var/cache/deep/nested/x',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const one = await buildWithEvents({ context, tags: ['mounts-cache:1'], buildArgs: { BUST: '1' }, root: env.root });
+    await withRootfs(env.root, one.result.tags[0]!, async (fs) => {
+      assert.equal((await readIn(fs, '/cache-count')).trim(), '1');
+      assert.equal((await readIn(fs, '/cache2-count')).trim(), '0', '/cache2 is a separate, empty cache');
+      assert.equal((await readIn(fs, '/owned-stat')).trim(), '1001 1002 751');
+      assert.equal(await existsIn(fs, '/cache'), false, 'the mount point stub is not in the image');
+      assert.equal(await existsIn(fs, '/owned'), false);
+      assert.equal(await existsIn(fs, '/var/cache'), false, 'parents created only for the mount point are not in the image');
+    });
+    const two = await buildWithEvents({ context, tags: ['mounts-cache:2'], buildArgs: { BUST: '2' }, root: env.root });
+    await withRootfs(env.root, two.result.tags[0]!, async (fs) => {
+      assert.equal((await readIn(fs, '/cache-count')).trim(), '2', 'the second build sees the first build\'s cache');
+    });
+    const dirs = await readdir(join(env.root, 'cache-mounts'));
+    assert.ok(dirs.some((d) => d.startsWith('cache-')), `cache dirs: ${dirs.join(', ')}`);
+    assert.ok(dirs.some((d) => d.startsWith('owned-')), `cache dirs: ${dirs.join(', ')}`);
+    tally.pass();
+  });
+
+  it('bind mounts: the context read-only by default (rw writes are thrown away), a stage subpath, .dockerignore applies; none of it is in the image; the RUN re-runs when the mounted context file changes', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest AS src',
+      'RUN mkdir -p /out && echo from-stage > /out/f && echo other > /other',
+      'FROM @REGISTRY@/busybox:latest',
+      'RUN --mount=type=bind,from=src,source=/out,target=/mnt cat /mnt/f > /from-stage && ls /mnt > /stage-list',
+      'RUN --mount=target=/ctx cat /ctx/hello.txt > /from-context && ls /ctx > /ctx-list && (touch /ctx/new 2>/dev/null && echo writable || echo read-only) > /ctx-ro',
+      'RUN --mount=type=bind,source=hello.txt,target=/one/hello cat /one/hello > /single-file',
+      'RUN --mount=type=bind,target=/w,rw touch /w/written && ls /w > /rw-list',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df, 'hello.txt': 'hello from context\n', 'secret.key': 'ignored\n', '.dockerignore': 'secret.key\n' });
+    const { result } = await buildWithEvents({ context, tags: ['mounts-bind:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.equal(await readIn(fs, '/from-context'), 'hello from context\n');
+      assert.equal(await readIn(fs, '/single-file'), 'hello from context\n');
+      const listed = (await readIn(fs, '/ctx-list')).split('\n').filter(Boolean);
+      assert.ok(listed.includes('hello.txt') && !listed.includes('secret.key'), `context as mounted: ${listed.join(' ')}`);
+      assert.equal((await readIn(fs, '/ctx-ro')).trim(), 'read-only');
+      assert.ok((await readIn(fs, '/rw-list')).includes('written'), 'rw lets the step write');
+      assert.equal(await readIn(fs, '/from-stage'), 'from-stage\n');
+      assert.equal((await readIn(fs, '/stage-list')).trim(), 'f', 'only the source subpath of the stage');
+      for (const p of ['/ctx', '/one', '/w', '/mnt']) assert.equal(await existsIn(fs, p), false, `${p} is not in the image`);
+    });
+    assert.equal((await readFile(join(context, 'hello.txt'), 'utf8')), 'hello from context\n');
+    assert.equal(await existsIn(context, 'written'), false, 'rw writes never reach the context');
+    // Unchanged: all cached. Changing the mounted file re-runs the steps that mount the context.
+    const again = await buildWithEvents({ context, tags: ['mounts-bind:2'], root: env.root });
+    assert.ok(steps(again.events).filter((s) => s.name.startsWith('RUN')).every((s) => s.cached), 'an unchanged rebuild is cached');
+    await writeFile(join(context, 'hello.txt'), 'changed\n');
+    const changed = await buildWithEvents({ context, tags: ['mounts-bind:3'], root: env.root });
+    const ctxStep = steps(changed.events).find((s) => s.name.includes('--mount=target=/ctx'));
+    assert.equal(ctxStep?.cached, false, 'the context bind step re-ran');
+    const stageStep = steps(changed.events).find((s) => s.name.includes('from=src'));
+    assert.equal(stageStep?.cached, true, 'the stage bind step (before it, same stage input) did not');
+    await withRootfs(env.root, changed.result.tags[0]!, async (fs) => {
+      assert.equal(await readIn(fs, '/from-context'), 'changed\n');
+    });
+    tally.pass();
+  });
+
+  it('tmpfs mounts: size applies, content does not persist to the next RUN or the image', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest',
+      'RUN --mount=type=tmpfs,target=/scratch,size=128m echo x > /scratch/y && grep " /scratch " /proc/mounts > /tmpfs-line',
+      'RUN ls /scratch 2>/dev/null | wc -l > /after',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const { result } = await buildWithEvents({ context, tags: ['mounts-tmpfs:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      const line = await readIn(fs, '/tmpfs-line');
+      assert.match(line, /^tmpfs \/scratch tmpfs .*size=131072k/, line);
+      assert.equal((await readIn(fs, '/after')).trim(), '0');
+      assert.equal(await existsIn(fs, '/scratch'), false);
+    });
+    tally.pass();
+  });
+
+  it('RUN heredocs: plain body through the shell, a shebang body run by its interpreter from /dev/pipes; the files are not in the image', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest',
+      'RUN <<EOF',
+      'echo plain > /hd-plain',
+      'id -un >> /hd-plain',
+      'EOF',
+      'RUN <<EOF',
+      '#!/bin/sh',
+      'echo "shebang $0" > /hd-shebang',
+      'EOF',
+      'RUN <<EOF cat > /hd-stdin',
+      'fed to stdin',
+      'EOF',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const { result } = await buildWithEvents({ context, tags: ['mounts-heredoc:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs, image) => {
+      assert.equal(await readIn(fs, '/hd-plain'), 'plain\nroot\n');
+      assert.equal(await readIn(fs, '/hd-shebang'), 'shebang /dev/pipes/EOF\n');
+      assert.equal(await readIn(fs, '/hd-stdin'), 'fed to stdin\n');
+      assert.equal(await existsIn(fs, '/dev/pipes'), false);
+      const runs = (image.config.history ?? []).map((h) => h.created_by ?? '').filter((c) => c.startsWith('RUN'));
+      assert.equal(runs.length, 3, runs.join('\n'));
+    });
+    tally.pass();
+  });
+
+  it('RUN --network=none has only the loopback interface; the default network has more', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest',
+      'RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " > /ifaces-none',
+      'RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " > /ifaces-default',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const { result } = await buildWithEvents({ context, tags: ['mounts-net:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.deepEqual((await readIn(fs, '/ifaces-none')).split('\n').filter(Boolean), ['lo']);
+      assert.ok((await readIn(fs, '/ifaces-default')).split('\n').filter(Boolean).length > 1, 'the host network has more than lo');
+    });
+    tally.pass();
+  });
+
+  it('mount errors: a missing context source and a missing stage path fail with the line; a cache source symlinked outside the cache is refused', async () => {
+    const missing = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=source=nope.txt,target=/x cat /x\n' });
+    const f1 = await buildFailure({ context: missing, root: env.root });
+    assert.match(String((f1.error as Error).message), /nope\.txt not found in the build context/);
+    assert.equal((f1.error as { location?: { startLine: number } }).location?.startLine, 2);
+    const escape = await contextWith(env, {
+      Dockerfile: [
+        'FROM @REGISTRY@/busybox:latest',
+        'RUN --mount=type=cache,id=esc,target=/c ln -s /etc /c/sel',
+        'RUN --mount=type=cache,id=esc,target=/c,source=sel ls /c',
+      ].join('\n'),
+    });
+    const f2 = await buildFailure({ context: escape, root: env.root });
+    assert.match(String((f2.error as Error).message), /resolves outside the cache/);
+    tally.pass();
+  });
+});
