@@ -101,7 +101,7 @@ describe('multi-stage Python builds', { skip }, () => {
     tally.pass();
   });
 
-  it('wheels: pip wheel in the builder, the runner installs only the wheel; the app runs', async () => {
+  it('wheels: pip wheel in the builder, the runner installs the wheel through RUN --mount=from=builder; the app runs, the wheel file is not in the image', async () => {
     const { result, events } = await buildWithEvents({
       context: EXAMPLE,
       dockerfile: fixture('python-wheels', 'Dockerfile'),
@@ -121,7 +121,15 @@ describe('multi-stage Python builds', { skip }, () => {
     await withRootfs(env.root, tag, async (fs) => {
       for (const p of BUILD_ONLY_PATHS) assert.equal(await existsIn(fs, p), false, `${p} must not be in the final image`);
       assert.equal(await existsIn(fs, '/usr/lib/python3/dist-packages/pip'), false, 'the runner has no pip');
+      assert.equal(await existsIn(fs, '/wheels'), false, 'the wheel was read through a mount, not copied');
     });
+    // The runner's install step read the builder's wheel: the runner waited for the builder.
+    const all = steps(events);
+    const wheelId = all.find((s) => s.name.startsWith('RUN pip wheel'))?.id;
+    const mountId = all.find((s) => s.name.startsWith('RUN --mount=type=bind,from=builder'))?.id;
+    const wheelDone = events.findIndex((e) => e.type === 'step-done' && e.id === wheelId);
+    const mountStart = events.findIndex((e) => e.type === 'step-start' && e.id === mountId);
+    assert.ok(wheelDone >= 0 && mountStart > wheelDone, 'the install started after the wheel was built');
     const b = result.stages.find((s) => s.name === 'builder')!;
     const r = result.stages.find((s) => s.name === 'runner')!;
     console.log(`build python wheels: builder ${(b.size / MB).toFixed(1)} MB, runner ${(r.size / MB).toFixed(1)} MB`);
