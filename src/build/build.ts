@@ -25,6 +25,7 @@ import type { BuildEvent, EventSink } from './events.js';
 import { executeCopy, executeMkdir, executeRun, type ExecContext, type StepResult } from './execute.js';
 import { localImage, normalizeRef, pullImage, type ImageSource, type LayerRef } from './images.js';
 import { runDag, Singleflight, type Task } from './scheduler.js';
+import { remoteInputs, remoteKind } from './add-sources.js';
 import { runMountInputs } from './run-mounts.js';
 import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
 
@@ -314,8 +315,10 @@ async function runStage(r: StageRun): Promise<StageOutput> {
     if (step.kind === 'copy') {
       if (step.from.kind === 'context' && step.inline.length === 0) {
         try {
-          const h = await r.context.hashSources(step.sources, { excludes: step.excludes, parents: step.parents });
-          inputs.push(h.digest);
+          // ADD URLs and git repositories: their content digest or commit (fetched once, add-sources.ts).
+          const local = step.isAdd ? step.sources.filter((s) => remoteKind(s) === undefined) : step.sources;
+          if (local.length > 0 || !step.isAdd) inputs.push((await r.context.hashSources(local, { excludes: step.excludes, parents: step.parents })).digest);
+          if (step.isAdd) inputs.push(...(await remoteInputs(step, { tmpDir: store.tmpDir, signal: r.signal })));
         } catch (e) {
           emit({ type: 'step-error', id, message: (e as Error).message });
           throw relocated(e, planned.location);

@@ -17,6 +17,7 @@ import { runStep } from '../runtime/run-step.js';
 import type { Store } from '../store/index.js';
 import { commitUpper, type Committed } from './commit.js';
 import type { LayerRef } from './images.js';
+import { addSourceGroups } from './add-sources.js';
 import { prepareRunMounts } from './run-mounts.js';
 import type { BuildSecrets } from './secrets.js';
 
@@ -122,12 +123,6 @@ export async function executeCopy(
   layers: readonly LayerRef[],
   location: SourceRange,
 ): Promise<StepResult> {
-  if (step.isAdd) {
-    const remote = step.sources.find((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@'));
-    if (remote) throw new StagecraftError('UNSUPPORTED', `ADD of a URL or git source (${remote}) is not implemented yet`, { location, hint: 'download it in a RUN step, or use COPY for local files' });
-    if (step.checksum) throw new StagecraftError('UNSUPPORTED', 'ADD --checksum is not implemented yet', { location });
-  }
-  if (step.link) throw new StagecraftError('UNSUPPORTED', 'COPY --link is not implemented yet', { location, hint: 'remove --link: the result is the same files' });
   const dir = await snapshotDir(ctx.store);
   const mounts: OverlayMount[] = [];
   try {
@@ -135,8 +130,14 @@ export async function executeCopy(
     const workDir = join(dir, 'work');
     await mkdir(upperDir);
     await mkdir(workDir);
-    const dest = await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') });
-    mounts.push(dest);
+    // COPY --link (docs/run-mounts.md): the files go into an empty tree of their own, the
+    // step's layer; the stage is mounted read-only, only to resolve --chown names.
+    // (A read-only overlay needs a layer: with none, the empty work dir stands in.)
+    const dest = !step.link
+      ? await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') })
+      : layers.length > 0 ? await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), target: join(dir, 'merged'), readonly: true }) : undefined;
+    if (dest) mounts.push(dest);
+    const destRoot = step.link ? upperDir : dest!.target;
 
     let srcRoot: string;
     let sources = step.sources;
@@ -161,27 +162,31 @@ export async function executeCopy(
     let chown;
     if (step.chown) {
       try {
-        chown = await resolveChown(dest.target, step.chown);
+        chown = await resolveChown(dest?.target ?? workDir, step.chown);
       } catch (e) {
         throw located(e, location);
       }
     }
-    let stats;
+    const stats = { bytes: 0 };
     try {
-      stats = await copy({
-        srcRoot,
-        sources,
-        dest: step.dest,
-        destRoot: dest.target,
-        workdir: step.workdir,
-        chown,
-        chmod: step.chmod,
-        excludes: step.excludes,
-        parents: step.parents,
-        keepOwners,
-        ignore,
-        sourceName: ctx.sourceName(step.from),
-      });
+      // ADD: local archives unpacked, URLs and git repositories fetched (add-sources.ts).
+      const groups = step.isAdd
+        ? await addSourceGroups(step, { srcRoot, sources, keepOwners, ignore }, { tmpDir: ctx.store.tmpDir, signal: ctx.signal })
+        : [{ srcRoot, sources, keepOwners, ignore, unpackArchives: false }];
+      for (const g of groups) {
+        const s = await copy({
+          ...g,
+          dest: step.dest,
+          destRoot,
+          workdir: step.workdir,
+          chown,
+          chmod: step.chmod,
+          excludes: step.excludes,
+          parents: step.parents,
+          sourceName: ctx.sourceName(step.from),
+        });
+        stats.bytes += s.bytes;
+      }
     } catch (e) {
       throw located(e, location);
     }

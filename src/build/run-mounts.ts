@@ -224,7 +224,11 @@ async function bindSource(
   const lowerDirs = layers.map((l) => env.store.layerDir(l.diffId)).reverse();
   const dir = await mkdtemp(join(scratch, 'from-'));
   let ov: OverlayMount;
-  if (writable) {
+  if (lowerDirs.length === 0) {
+    // An empty stage (FROM scratch, nothing added): overlay cannot mount no layers read-only.
+    await mkdir(join(dir, 'empty'));
+    ov = { target: join(dir, 'empty'), upperDir: undefined, unmount: async () => undefined };
+  } else if (writable) {
     await mkdir(join(dir, 'upper'));
     await mkdir(join(dir, 'work'));
     ov = await mountOverlay({ lowerDirs, upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), target: join(dir, 'merged') });

@@ -1,0 +1,248 @@
+/**
+ * ADD's remote sources, fetched into a local directory that COPY semantics
+ * then read from:
+ *
+ *   http(s)://host/path/name   one file named after the URL's last path
+ *                              segment (`__unnamed__` when there is none, as
+ *                              BuildKit's Dockerfile frontend names it), mode
+ *                              0600, mtime from Last-Modified; verified with
+ *                              --checksum=sha256:<hex>; unpacked only with
+ *                              --unpack=true
+ *   git@host:repo, git://, ssh://, http(s)://...repo.git[#ref[:subdir]]
+ *                              a checkout of ref (default HEAD), its subdir,
+ *                              without .git unless --keep-git-dir;
+ *                              --checksum is a commit-SHA prefix
+ *
+ * A build fetches each source once: the cache key needs the content digest
+ * (or the commit) before the step runs, and the step reuses that download.
+ * Downloads are streamed to disk while hashed; memory stays flat.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, rmSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StagecraftError } from '../errors.js';
+import { classifySource } from '../dockerfile/instructions/index.js';
+import { findExecutable } from '../tar/compression.js';
+import { destinationOf } from '../fs/copy.js';
+import type { IgnoreFn } from '../fs/copy-sources.js';
+
+export type RemoteKind = 'url' | 'git';
+
+export interface FetchedSource {
+  kind: RemoteKind;
+  /** Directory holding `name` (a file for URLs, a directory for git). */
+  dir: string;
+  name: string;
+  /** sha256:<hex> of a URL's content, or the commit of a git checkout. */
+  digest: string;
+}
+
+export interface FetchOptions {
+  /** Where to put downloads (the store's tmp dir). */
+  tmpDir: string;
+  checksum?: string | undefined;
+  keepGitDir?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** 'url' or 'git' for a remote ADD source, undefined for a local path. */
+export function remoteKind(src: string): RemoteKind | undefined {
+  const k = classifySource(src);
+  return k === 'local' ? undefined : k;
+}
+
+/** The file name an ADD of this URL creates when the destination is a directory. */
+export function urlFileName(src: string): string {
+  let p: string;
+  try {
+    p = new URL(src).pathname;
+  } catch {
+    return '__unnamed__';
+  }
+  const base = posix.basename(p);
+  return base === '' || base === '.' || base === '/' ? '__unnamed__' : decodeURIComponent(base);
+}
+
+/** `#ref:subdir` of a git source. */
+export function gitFragment(src: string): { remote: string; ref: string; subdir: string } {
+  const hash = src.indexOf('#');
+  if (hash < 0) return { remote: src, ref: '', subdir: '' };
+  const frag = src.slice(hash + 1);
+  const colon = frag.indexOf(':');
+  return { remote: src.slice(0, hash), ref: colon < 0 ? frag : frag.slice(0, colon), subdir: colon < 0 ? '' : frag.slice(colon + 1) };
+}
+
+const fetched = new Map<string, Promise<FetchedSource>>();
+const dirs = new Set<string>();
+let exitHook = false;
+
+/** Fetches a remote source once per process (same URL and options); later calls share it. */
+export function fetchRemote(src: string, opts: FetchOptions): Promise<FetchedSource> {
+  const key = JSON.stringify([src, opts.checksum ?? '', opts.keepGitDir ?? false, opts.tmpDir]);
+  let p = fetched.get(key);
+  if (!p) {
+    p = (remoteKind(src) === 'git' ? fetchGit(src, opts) : fetchUrl(src, opts)).catch((e: unknown) => {
+      fetched.delete(key);
+      throw e;
+    });
+    fetched.set(key, p);
+  }
+  return p;
+}
+
+async function scratch(tmpDir: string): Promise<string> {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+  }
+  const d = await mkdtemp(join(tmpDir, 'add-'));
+  dirs.add(d);
+  return d;
+}
+
+function parseChecksum(checksum: string): string {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(checksum);
+  if (!m) {
+    const alg = checksum.includes(':') ? checksum.slice(0, checksum.indexOf(':')) : '';
+    throw new StagecraftError('INSTRUCTION', alg !== '' && alg !== 'sha256' ? `unsupported digest algorithm ${alg} in --checksum` : `invalid --checksum ${checksum}`, {
+      hint: 'write --checksum=sha256:<64 hex digits> (SHA-256 is the only supported algorithm)',
+    });
+  }
+  return `sha256:${m[1]}`;
+}
+
+async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource> {
+  const want = opts.checksum ? parseChecksum(opts.checksum) : undefined;
+  let res: Response;
+  try {
+    res = await fetch(src, { redirect: 'follow', ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (e) {
+    throw new StagecraftError('NOT_FOUND', `ADD ${src}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw new StagecraftError('NOT_FOUND', `ADD ${src}: invalid response status ${res.status}`, { hint: 'the URL must answer 200 without authentication' });
+  }
+  const dir = await scratch(opts.tmpDir);
+  const name = urlFileName(src);
+  const file = join(dir, name);
+  const hash = createHash('sha256');
+  await pipeline(
+    Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
+    new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } }),
+    createWriteStream(file, { mode: 0o600 }),
+  );
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (want && want !== digest) {
+    await rm(dir, { recursive: true, force: true });
+    throw new StagecraftError('DIGEST', `ADD ${src}: checksum mismatch: expected ${want}, got ${digest}`, { hint: 'the file changed on the server, or --checksum is wrong' });
+  }
+  await chmod(file, 0o600);
+  const lm = res.headers.get('last-modified');
+  const t = lm ? Date.parse(lm) : NaN;
+  if (Number.isFinite(t)) await utimes(file, t / 1000, t / 1000);
+  return { kind: 'url', dir, name, digest };
+}
+
+function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefined } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, {
+      cwd: opts.cwd, maxBuffer: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}),
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
+    }, (err, stdout, stderr) => {
+      if (err) reject(new Error(String(stderr).trim().split('\n').pop() || err.message));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource> {
+  if (!findExecutable('git')) {
+    throw new StagecraftError('UNSUPPORTED', `ADD ${src} needs git on this machine`, { hint: 'apt-get install git' });
+  }
+  const { remote, ref, subdir } = gitFragment(src);
+  const dir = await scratch(opts.tmpDir);
+  const repo = join(dir, 'repo');
+  try {
+    await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal });
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
+    await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal }).catch(() => undefined);
+  } catch (e) {
+    throw new StagecraftError('NOT_FOUND', `ADD ${src}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });
+  }
+  const commit = (await git(['rev-parse', 'HEAD'], { cwd: repo })).trim();
+  if (opts.checksum && !commit.startsWith(opts.checksum)) {
+    throw new StagecraftError('DIGEST', `ADD ${src}: expected checksum to match ${opts.checksum}, got ${commit}`, { hint: '--checksum of a git source is a commit SHA (or a prefix of it)' });
+  }
+  if (!opts.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
+  await normalizeModes(repo);
+  const name = subdir === '' ? 'repo' : posix.join('repo', posix.normalize(subdir).replace(/^(\.\.\/)+/, ''));
+  return { kind: 'git', dir, name, digest: `git:${commit}${opts.keepGitDir ? ':keep' : ''}:${subdir}` };
+}
+
+/** BuildKit's git modes: 0644 files, 0755 executables and directories (whatever the umask); .git is left as git wrote it. */
+async function normalizeModes(root: string): Promise<void> {
+  const gitDir = join(root, '.git');
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath, e.name);
+    if (p === gitDir || p.startsWith(`${gitDir}/`)) continue;
+    if (e.isDirectory()) await chmod(p, 0o755);
+    else if (e.isFile()) await chmod(p, (await stat(p)).mode & 0o111 ? 0o755 : 0o644);
+  }
+  await chmod(root, 0o755);
+}
+
+/** One copy() call's worth of ADD sources: all from one root. */
+export interface SourceGroup {
+  srcRoot: string;
+  sources: string[];
+  keepOwners: boolean;
+  ignore?: IgnoreFn | undefined;
+  /** Extract tar archives (local: unless --unpack=false; URLs: only with --unpack=true). */
+  unpackArchives: boolean;
+}
+
+/**
+ * Splits an ADD's sources into copy() calls: the local ones (context, stage
+ * or heredocs, as `local` describes them) and one per fetched remote source,
+ * in a shared order-independent set (the same destination rules apply to each).
+ */
+export async function addSourceGroups(
+  step: { sources: string[]; inline: unknown[]; dest: string; workdir: string; checksum?: string | undefined; keepGitDir?: boolean | undefined; unpack?: boolean | undefined },
+  local: Omit<SourceGroup, 'unpackArchives'>,
+  opts: { tmpDir: string; signal?: AbortSignal | undefined },
+): Promise<SourceGroup[]> {
+  const remote = step.sources.filter((s) => remoteKind(s) !== undefined);
+  if (remote.length === 0) return [{ ...local, unpackArchives: step.inline.length === 0 && step.unpack !== false }];
+  if (step.sources.length + step.inline.length > 1 && !destinationOf(step.dest, step.workdir).isDir) {
+    throw new StagecraftError('COPY', 'When using ADD with more than one source file, the destination must be a directory and end with a /', {
+      hint: `write the destination as ${step.dest}/`,
+    });
+  }
+  const groups: SourceGroup[] = [];
+  const locals = local.sources.filter((s) => remoteKind(s) === undefined);
+  if (locals.length > 0) groups.push({ ...local, sources: locals, unpackArchives: step.inline.length === 0 && step.unpack !== false });
+  for (const src of remote) {
+    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    groups.push({ srcRoot: f.dir, sources: [f.name], keepOwners: false, unpackArchives: f.kind === 'url' && step.unpack === true });
+  }
+  return groups;
+}
+
+/** The cache-key inputs of an ADD's remote sources: each one's content digest (URL) or commit (git). */
+export async function remoteInputs(
+  step: { sources: string[]; checksum?: string | undefined; keepGitDir?: boolean | undefined },
+  opts: { tmpDir: string; signal?: AbortSignal | undefined },
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const src of step.sources) {
+    if (remoteKind(src) === undefined) continue;
+    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    out.push(`${src} ${f.digest}`);
+  }
+  return out;
+}
