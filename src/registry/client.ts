@@ -10,11 +10,11 @@
 import { DocumentError, formatPlatform, isIndexMediaType, MediaType, parseImageConfig, parseIndex, parseManifest, selectManifest, sha256 } from '../oci/index.js';
 import type { Descriptor, Digest, Index, Manifest, Platform } from '../oci/index.js';
 import { StagecraftError } from '../errors.js';
-import { parseReference, type Reference } from '../reference/index.js';
+import { DEFAULT_REGISTRY, DEFAULT_REGISTRY_API_HOST, parseReference, type Reference } from '../reference/index.js';
 import { pullScope } from './auth-challenge.js';
 import { Limiter } from './limiter.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
-import { readText, Transport, type HttpResponse } from './transport.js';
+import { isLoopbackHost, readText, Transport, type HttpResponse } from './transport.js';
 import type { BlobProgress, BlobSink, RegistryClientOptions, ResolvedImage } from './types.js';
 import { VerifyingStream, verifyBytes } from './verify.js';
 
@@ -29,6 +29,27 @@ const SCHEMA1 = new Set([
   'application/vnd.docker.distribution.manifest.v1+prettyjws',
 ]);
 const DEFAULT_USER_AGENT = 'stagecraft/0.1.0';
+
+/** One place requests for a registry go: the origin's API host or a mirror. */
+export interface Site {
+  /** `host[:port]` requests go to. */
+  host: string;
+  /** The registry name credentials are looked up by. */
+  credentialsFor: string;
+  mirror: boolean;
+}
+
+/** `https://mirror.example:5000/` → `mirror.example:5000`. */
+export function mirrorHost(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new StagecraftError('USAGE', `registry mirror ${JSON.stringify(url)} is not a URL`, { hint: 'write it as https://host[:port]' });
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new StagecraftError('USAGE', `registry mirror ${url} must be an http:// or https:// URL`);
+  return u.host;
+}
 
 interface FetchedManifest {
   raw: Uint8Array;
@@ -49,6 +70,8 @@ export class RegistryClient {
   readonly #limiter: Limiter;
   readonly #retries: number;
   readonly #retryBaseMs: number;
+  readonly #overrides: Map<string, string>;
+  readonly #mirrors: string[] = [];
   /** Downloads under way per sink and digest, so concurrent requests for one blob share one download. */
   readonly #inflight = new WeakMap<BlobSink, Map<string, Promise<BlobFetchResult>>>();
 
@@ -57,6 +80,7 @@ export class RegistryClient {
     this.#retryBaseMs = opts.retryBaseMs ?? 250;
     this.#transport = new Transport({
       insecureRegistries: opts.insecureRegistries,
+      certsDir: opts.certsDir,
       userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
       credentials: opts.credentials,
       retries: this.#retries,
@@ -64,6 +88,70 @@ export class RegistryClient {
       timeoutMs: opts.timeoutMs ?? 60_000,
     });
     this.#limiter = new Limiter(opts.concurrency ?? 3);
+    this.#overrides = new Map(Object.entries(opts.endpointOverrides ?? {}));
+    for (const m of opts.registryMirrors ?? []) {
+      const host = mirrorHost(m);
+      if (m.startsWith('http://') && !isLoopbackHost(host)) this.#transport.allowInsecure(host);
+      this.#mirrors.push(host);
+    }
+  }
+
+  /** Extra attempts after a retryable failure. */
+  get retries(): number {
+    return this.#retries;
+  }
+
+  get retryBaseMs(): number {
+    return this.#retryBaseMs;
+  }
+
+  /** The HTTP layer, for push (./push.ts). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /**
+   * Where requests for `ref` go, in order: for docker.io, each registry
+   * mirror, then the origin. Push uses only the origin (`sites(ref)[last]`).
+   */
+  sites(ref: Reference): Site[] {
+    const origin: Site = { host: this.#overrides.get(ref.registry) ?? ref.apiHost, credentialsFor: ref.registry, mirror: false };
+    if (ref.registry !== DEFAULT_REGISTRY) return [origin];
+    return [...this.#mirrors.map((host): Site => ({ host, credentialsFor: host, mirror: true })), origin];
+  }
+
+  /** The origin site of a registry (no mirrors). */
+  origin(ref: Reference): Site {
+    return this.sites(ref).at(-1)!;
+  }
+
+  /** Runs `step` against each site in turn; a mirror's failure falls through to the next site, the origin's is thrown. */
+  async #onSites<T>(ref: Reference, step: (site: Site) => Promise<T>): Promise<T> {
+    const sites = this.sites(ref);
+    for (const [i, site] of sites.entries()) {
+      try {
+        return await step(site);
+      } catch (e) {
+        if (i === sites.length - 1) throw e;
+      }
+    }
+    throw new StagecraftError('INTERNAL', 'no registry endpoint to try');
+  }
+
+  /**
+   * Checks that the registry accepts our credentials (`GET /v2/`, answering
+   * any auth challenge), as `docker login` does before storing them.
+   */
+  async checkLogin(registry: string): Promise<void> {
+    const host = this.#overrides.get(registry) ?? (registry === DEFAULT_REGISTRY ? DEFAULT_REGISTRY_API_HOST : registry);
+    const res = await this.#transport.request(host, '/v2/', { registry });
+    const text = await readText(res.body, 64 * 1024).catch(() => '');
+    if (res.status === 200) return;
+    const code = parseErrorBody(text)[0]?.code;
+    throw new RegistryError('REGISTRY', `login to ${registry} failed: HTTP ${res.status}${code ? ` (${code})` : ''}`, {
+      registry, status: res.status, registryCode: code,
+      hint: res.status === 401 ? 'check the user name and password' : undefined,
+    });
   }
 
   /** Closes idle keep-alive connections. */
@@ -78,7 +166,11 @@ export class RegistryClient {
    */
   async resolve(reference: Reference | string, platform: Platform): Promise<ResolvedImage> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    let fetched = await this.#manifest(ref, ref.manifestRef, ref.digest !== undefined ? { digest: ref.digest } : undefined);
+    return this.#onSites(ref, (site) => this.#resolveAt(ref, site, platform));
+  }
+
+  async #resolveAt(ref: Reference, site: Site, platform: Platform): Promise<ResolvedImage> {
+    let fetched = await this.#manifest(ref, site, ref.manifestRef, ref.digest !== undefined ? { digest: ref.digest } : undefined);
     let indexDigest: Digest | undefined;
     for (let depth = 0; fetched.kind === 'index'; depth++) {
       if (depth >= 3) throw this.#invalid(ref, 'indexes nest more than 3 deep');
@@ -86,10 +178,10 @@ export class RegistryClient {
       const index = this.#parse(ref, 'index', () => parseIndex(fetched.raw));
       const chosen = selectManifest(index, platform);
       if (!chosen) throw this.#noPlatform(ref, index, platform);
-      fetched = await this.#manifest(ref, chosen.digest, { digest: chosen.digest, size: chosen.size });
+      fetched = await this.#manifest(ref, site, chosen.digest, { digest: chosen.digest, size: chosen.size });
     }
     const manifest: Manifest = this.#parse(ref, 'manifest', () => parseManifest(fetched.raw));
-    const configRaw = await this.fetchBlobBytes(ref, manifest.config, MAX_CONFIG_BYTES);
+    const configRaw = await this.#blobBytesAt(ref, site, manifest.config, MAX_CONFIG_BYTES);
     const config = this.#parse(ref, 'image config', () => parseImageConfig(configRaw));
     const resolved: ResolvedImage = {
       reference: ref,
@@ -113,8 +205,12 @@ export class RegistryClient {
     if (desc.size > limit) {
       throw new RegistryError('REGISTRY', `blob ${desc.digest} of ${ref.name} is ${desc.size} bytes, more than the ${limit} allowed here`, { registry: ref.registry, repository: ref.repository });
     }
+    return this.#onSites(ref, (site) => this.#blobBytesAt(ref, site, desc, limit));
+  }
+
+  async #blobBytesAt(ref: Reference, site: Site, desc: Descriptor, limit: number): Promise<Uint8Array> {
     const { raw } = await this.#withBodyRetry(ref, async () => {
-      const res = await this.#blobResponse(ref, desc.digest);
+      const res = await this.#blobResponse(ref, site, desc.digest);
       return { res, raw: await readBytes(res, limit) };
     });
     verifyBytes(raw, desc.digest, desc.size, `blob ${desc.digest} of ${ref.name}`);
@@ -144,17 +240,17 @@ export class RegistryClient {
 
   async #fetchBlobOnce(ref: Reference, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<BlobFetchResult> {
     if (await sink.has(desc.digest)) return 'present';
-    return this.#limiter.run(async (): Promise<BlobFetchResult> => {
+    return this.#limiter.run(() => this.#onSites(ref, async (site): Promise<BlobFetchResult> => {
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.#streamOnce(ref, desc, sink, opts);
+          await this.#streamOnce(ref, site, desc, sink, opts);
           return 'fetched';
         } catch (e) {
           if (attempt >= this.#retries || !isRetryableNetworkError(e)) throw this.#blobError(ref, desc, e);
           await new Promise((r) => setTimeout(r, this.#retryBaseMs * 2 ** attempt));
         }
       }
-    });
+    }));
   }
 
   /** Fetches several blobs, at most `concurrency` at once (a client-wide bound). */
@@ -166,24 +262,59 @@ export class RegistryClient {
     return results.map((r) => (r as PromiseFulfilledResult<BlobFetchResult>).value);
   }
 
-  async #streamOnce(ref: Reference, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<void> {
-    const res = await this.#blobResponse(ref, desc.digest);
+  /**
+   * One download of a blob into the sink, through one VerifyingStream. When
+   * the connection drops part way and the registry serves ranges, the rest is
+   * asked for with `Range: bytes=N-` and appended, so the digest check spans
+   * the whole blob; otherwise the error goes up and the caller starts over.
+   */
+  async #streamOnce(ref: Reference, site: Site, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<void> {
     const verifier = new VerifyingStream(desc.digest, desc.size, `layer ${desc.digest} of ${ref.name}`);
-    res.body.on('error', (e) => verifier.destroy(e));
-    if (opts.onProgress) {
-      const onProgress = opts.onProgress;
-      let bytes = 0;
-      res.body.on('data', (chunk: Buffer) => { bytes += chunk.length; onProgress(desc, bytes); });
-    }
-    res.body.pipe(verifier);
+    let current = await this.#blobResponse(ref, site, desc.digest);
+    let received = 0;
+    const pump = async (): Promise<void> => {
+      for (let resumes = 0; ; ) {
+        try {
+          for await (const chunk of current.body) {
+            const b = chunk as Buffer;
+            received += b.length;
+            opts.onProgress?.(desc, received);
+            if (verifier.destroyed) return;
+            if (!verifier.write(b)) {
+              await new Promise<void>((r) => {
+                const done = (): void => { verifier.off('drain', done); verifier.off('close', done); r(); };
+                verifier.on('drain', done);
+                verifier.on('close', done);
+              });
+            }
+          }
+          verifier.end();
+          return;
+        } catch (e) {
+          if (verifier.destroyed || !isRetryableNetworkError(e) || resumes >= this.#retries || received === 0) throw e;
+          if (current.headers['accept-ranges'] !== 'bytes' && current.status !== 206) throw e;
+          resumes++;
+          await new Promise((r) => setTimeout(r, this.#retryBaseMs * 2 ** (resumes - 1)));
+          const next = await this.#blobResponse(ref, site, desc.digest, received);
+          if (next.status !== 206 || !String(next.headers['content-range'] ?? '').startsWith(`bytes ${received}-`)) {
+            next.body.resume();
+            throw e;
+          }
+          current = next;
+        }
+      }
+    };
+    const pumping = pump().catch((e: unknown) => { verifier.destroy(e as Error); });
     try {
       await sink.put(desc, verifier);
     } catch (e) {
-      res.body.destroy();
+      current.body.destroy();
+      await pumping;
       throw e;
     }
+    await pumping;
     if (!verifier.readableEnded) {
-      res.body.destroy();
+      current.body.destroy();
       throw new StagecraftError('INTERNAL', `blob sink returned before reading ${desc.digest} to its end; nothing verified`);
     }
   }
@@ -212,18 +343,20 @@ export class RegistryClient {
     });
   }
 
-  async #blobResponse(ref: Reference, digest: string): Promise<HttpResponse> {
-    const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/blobs/${digest}`, {
-      scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
+  async #blobResponse(ref: Reference, site: Site, digest: string, from?: number): Promise<HttpResponse> {
+    const res = await this.#transport.request(site.host, `/v2/${ref.repository}/blobs/${digest}`, {
+      scope: pullScope(ref.repository), repository: ref.repository, registry: site.credentialsFor,
+      ...(from ? { headers: { range: `bytes=${from}-` } } : {}),
     });
+    if (from && res.status === 206) return res;
     if (res.status !== 200) throw await this.#failure(ref, res, `blob ${digest} of ${ref.familiar()}`);
     return res;
   }
 
-  async #manifest(ref: Reference, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
+  async #manifest(ref: Reference, site: Site, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
     const { res, raw } = await this.#withBodyRetry(ref, async () => {
-      const res = await this.#transport.request(ref.apiHost, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
-        accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository, registry: ref.registry,
+      const res = await this.#transport.request(site.host, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
+        accept: MANIFEST_ACCEPT, scope: pullScope(ref.repository), repository: ref.repository, registry: site.credentialsFor,
       });
       if (res.status !== 200) throw await this.#failure(ref, res, `image ${ref.familiar()}`);
       return { res, raw: await readBytes(res, MAX_MANIFEST_BYTES) };
@@ -278,6 +411,10 @@ export class RegistryClient {
   }
 
   /** Turns an unexpected response into an error naming registry, repository, status and registry code. */
+  failure(ref: Reference, res: HttpResponse, subject: string): Promise<RegistryError> {
+    return this.#failure(ref, res, subject);
+  }
+
   async #failure(ref: Reference, res: HttpResponse, subject: string): Promise<RegistryError> {
     const text = await readText(res.body, 64 * 1024).catch(() => '');
     const entries = parseErrorBody(text);

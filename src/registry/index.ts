@@ -5,3 +5,7 @@ export { parseAuthChallenges, pullScope, type AuthChallenge } from './auth-chall
 export { VerifyingStream, verifyBytes } from './verify.js';
 export type { BlobProgress, BlobSink, Credentials, CredentialsProvider, RegistryClientOptions, ResolvedImage } from './types.js';
 export { dockerConfigCredentials, normalizeRegistryKey, type DockerConfigOptions } from './docker-config.js';
+export { blobExists, pushBlob, pushManifest, pushScope, type BlobPushResult, type PushBlobOptions } from './push.js';
+export { pushImage, pushIndex, pushableImage, type LocalImages, type PushEvent, type PushImageOptions, type PushResult, type PushableImage } from './push-image.js';
+export { mirrorHost, type Site } from './client.js';
+export { DEFAULT_CERTS_DIR, hostMode, readHostTls, type HostMode, type HostTls } from './tls-config.js';

@@ -9,8 +9,10 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
+import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
 import type { CredentialsProvider } from './types.js';
 
 export interface HttpResponse {
@@ -23,6 +25,8 @@ export interface HttpResponse {
 
 export interface TransportOptions {
   insecureRegistries?: string[] | undefined;
+  /** Per-host CA and client certificates, as Docker reads them. Default /etc/docker/certs.d. */
+  certsDir?: string | undefined;
   userAgent: string;
   credentials?: CredentialsProvider | undefined;
   retries: number;
@@ -30,15 +34,28 @@ export interface TransportOptions {
   timeoutMs: number;
 }
 
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+/** A request body; called again for every attempt (retries, auth challenges, redirects). */
+export type BodySource = () => Readable | Uint8Array | Promise<Readable | Uint8Array>;
+
 export interface RequestOptions {
-  method?: 'GET' | 'HEAD';
+  method?: HttpMethod;
   accept?: string[];
-  /** Token scope, e.g. `repository:library/busybox:pull`; undefined for /v2/. */
+  /** Extra headers (Range, Content-Type, Content-Range, Content-Length, ...). Never Authorization. */
+  headers?: Record<string, string>;
+  body?: BodySource;
+  /**
+   * Token scope(s), space separated, e.g. `repository:app:pull,push repository:base:pull`;
+   * undefined for /v2/.
+   */
   scope?: string | undefined;
   /** Repository for error messages. */
   repository?: string | undefined;
   /** Registry name for credential lookup when it differs from the API host (docker.io → registry-1.docker.io). */
   registry?: string | undefined;
+  /** Retry 5xx/429/dropped connections here (default true). */
+  retry?: boolean;
 }
 
 /** The host part of `host[:port]` or `[v6]:port`. */
@@ -86,11 +103,22 @@ interface CachedAuth {
   expires: number;
 }
 
+/** How requests reach one host: scheme and agent; `probing` while an insecure host may yet turn out to be plain HTTP. */
+interface Endpoint {
+  scheme: 'http' | 'https';
+  agent: HttpAgent | HttpsAgent;
+  probing: boolean;
+  /** A certs.d CA is configured for the host (for error hints). */
+  customCa: boolean;
+}
+
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #insecure: Set<string>;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 16 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+  readonly #agents: Array<HttpAgent | HttpsAgent> = [];
+  readonly #endpoints = new Map<string, Promise<Endpoint>>();
   /** Authorization header values by `host scope`. Never logged. */
   readonly #auth = new Map<string, CachedAuth>();
 
@@ -99,35 +127,91 @@ export class Transport {
     this.#insecure = new Set((opts.insecureRegistries ?? []).map((h) => h.toLowerCase()));
   }
 
-  /** `http` for loopback and insecure registries, else `https`. */
+  /** Adds hosts reached without TLS verification (registry mirrors given as http:// URLs). */
+  allowInsecure(host: string): void {
+    this.#insecure.add(host.toLowerCase());
+  }
+
+  /**
+   * The scheme tried first for a host, from the configuration alone (certs.d
+   * is not consulted): `http` for loopback, `https` otherwise (insecure hosts
+   * start with HTTPS without verification and fall back to HTTP).
+   */
   scheme(host: string): 'http' | 'https' {
-    return isLoopbackHost(host) || this.#insecure.has(host.toLowerCase()) ? 'http' : 'https';
+    return hostMode({ loopback: isLoopbackHost(host), insecure: this.#insecure.has(host.toLowerCase()), tls: undefined }).kind === 'http' ? 'http' : 'https';
   }
 
   close(): void {
     this.#http.destroy();
     this.#https.destroy();
+    for (const a of this.#agents) a.destroy();
+  }
+
+  #endpoint(host: string): Promise<Endpoint> {
+    const key = host.toLowerCase();
+    let e = this.#endpoints.get(key);
+    if (!e) {
+      e = this.#decide(host);
+      this.#endpoints.set(key, e);
+      e.catch(() => this.#endpoints.delete(key));
+    }
+    return e;
+  }
+
+  async #decide(host: string): Promise<Endpoint> {
+    const tls = await readHostTls(this.#opts.certsDir ?? DEFAULT_CERTS_DIR, host);
+    const mode = hostMode({ loopback: isLoopbackHost(host), insecure: this.#insecure.has(host.toLowerCase()), tls });
+    switch (mode.kind) {
+      case 'http':
+        return { scheme: 'http', agent: this.#http, probing: false, customCa: false };
+      case 'https-insecure': {
+        const agent = new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
+        this.#agents.push(agent);
+        return { scheme: 'https', agent, probing: true, customCa: false };
+      }
+      case 'https-verify': {
+        if (!mode.tls) return { scheme: 'https', agent: this.#https, probing: false, customCa: false };
+        const first = mode.tls.clientCerts[0];
+        const agent = new HttpsAgent({
+          keepAlive: true, maxSockets: 16, ca: trustedCas(mode.tls),
+          ...(first ? { cert: first.cert, key: first.key } : {}),
+        });
+        this.#agents.push(agent);
+        return { scheme: 'https', agent, probing: false, customCa: mode.tls.ca.length > 0 };
+      }
+    }
   }
 
   /**
-   * Requests `path` (e.g. `/v2/library/busybox/manifests/latest`) from the
-   * registry API host, authenticating and retrying as needed. Any status is
-   * returned; the caller turns unexpected ones into errors (see `failure`).
+   * Requests `path` (e.g. `/v2/library/busybox/manifests/latest`, or an
+   * absolute upload URL the registry handed out) from the registry API host,
+   * authenticating and retrying as needed. Any status is returned; the caller
+   * turns unexpected ones into errors.
    */
   async request(host: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
-    const url = new URL(`${this.scheme(host)}://${host}${path}`);
+    const retries = opts.retry === false ? 0 : this.#opts.retries;
     for (let attempt = 0; ; attempt++) {
+      const ep = await this.#endpoint(host);
+      const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(`${ep.scheme}://${host}${path}`);
+      if (!/^https?:\/\//.test(path) || url.host === host) url.protocol = `${ep.scheme}:`;
       let res: HttpResponse;
       try {
-        res = await this.#authorized(host, url, opts);
+        res = await this.#authorized(host, url, opts, ep.agent);
       } catch (e) {
-        if (attempt < this.#opts.retries && isRetryableNetworkError(e)) {
+        if (ep.probing && isNotTlsError(e)) {
+          // An insecure registry that does not speak TLS: plain HTTP from now on.
+          this.#endpoints.set(host.toLowerCase(), Promise.resolve({ scheme: 'http', agent: this.#http, probing: false, customCa: false }));
+          attempt--;
+          continue;
+        }
+        if (attempt < retries && isRetryableNetworkError(e)) {
           await sleep(this.#backoff(attempt));
           continue;
         }
-        throw this.#networkError(host, opts.repository, e);
+        throw this.#networkError(host, opts.repository, e, ep);
       }
-      if (isRetryableStatus(res.status) && attempt < this.#opts.retries) {
+      ep.probing = false;
+      if (isRetryableStatus(res.status) && attempt < retries) {
         const wait = this.#retryAfter(res.headers['retry-after']) ?? this.#backoff(attempt);
         drain(res.body);
         await sleep(wait);
@@ -150,28 +234,40 @@ export class Transport {
     return Number.isNaN(when) ? undefined : Math.min(Math.max(when - Date.now(), 0), 30_000);
   }
 
-  #networkError(host: string, repository: string | undefined, e: unknown): RegistryError {
+  #networkError(host: string, repository: string | undefined, e: unknown, ep: Endpoint): RegistryError {
     if (e instanceof RegistryError) return e;
     const code = (e as { code?: unknown } | null)?.code;
     const what = typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
-    return new RegistryError('REGISTRY', `cannot reach registry ${host}: ${what}`, {
-      registry: host, repository, retryable: isRetryableNetworkError(e), cause: e,
-      hint: this.scheme(host) === 'https' ? `if ${host} serves plain HTTP, mark it as an insecure registry` : undefined,
+    const certsDir = this.#opts.certsDir ?? DEFAULT_CERTS_DIR;
+    let hint: string | undefined;
+    if (isTlsVerifyError(e)) {
+      hint = ep.customCa
+        ? `the certificate of ${host} is not signed by the CA in ${certsDir}/${host}/: check that CA`
+        : `put the registry's CA certificate in ${certsDir}/${host}/ca.crt, or mark it insecure with --insecure-registry ${host}`;
+    } else if (ep.scheme === 'https') {
+      hint = `if ${host} serves plain HTTP, mark it as an insecure registry (--insecure-registry ${host})`;
+    }
+    const message = isTlsVerifyError(e)
+      ? `cannot reach registry ${host}: its TLS certificate is not trusted (${what})`
+      : `cannot reach registry ${host}: ${what}`;
+    return new RegistryError('REGISTRY', message, {
+      registry: host, repository, retryable: isRetryableNetworkError(e), cause: e, hint,
     });
   }
 
-  async #authorized(host: string, url: URL, opts: RequestOptions): Promise<HttpResponse> {
+  async #authorized(host: string, url: URL, opts: RequestOptions, agent: HttpAgent | HttpsAgent): Promise<HttpResponse> {
     const key = `${host} ${opts.scope ?? ''}`;
     const cached = this.#auth.get(key);
+    // An expired token is not sent: the registry's 401 brings a fresh one.
     const auth = cached && cached.expires > Date.now() ? cached.header : undefined;
-    const res = await this.#follow(url, opts, auth);
+    const res = await this.#follow(url, opts, auth, agent);
     if (res.status !== 401) return res;
     const challenges = parseAuthChallenges(String(res.headers['www-authenticate'] ?? ''));
     const header = await this.#answer(host, challenges, opts);
     if (header === undefined) return res;
     drain(res.body);
     this.#auth.set(key, header);
-    return this.#follow(url, opts, header.header);
+    return this.#follow(url, opts, header.header, agent);
   }
 
   /** Works out an Authorization header for a 401, or undefined when we have none to offer. */
@@ -207,7 +303,8 @@ export class Transport {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail(`token realm scheme ${url.protocol} is not http(s)`);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     const scope = opts.scope ?? challenge.params.scope;
-    if (scope) url.searchParams.set('scope', scope);
+    // One `scope` parameter per resource, as Docker sends them.
+    for (const s of (scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, accept: 'application/json' };
     // Credentials go to the realm only over TLS (or to a loopback realm).
     if (creds && (url.protocol === 'https:' || isLoopbackHost(url.host))) {
@@ -215,7 +312,8 @@ export class Transport {
     }
     let res: HttpResponse;
     try {
-      res = await this.#send(url, 'GET', headers);
+      const agent = url.protocol === 'https:' ? (await this.#endpoint(url.host)).agent : this.#http;
+      res = await this.#send(url, 'GET', headers, undefined, agent);
     } catch (e) {
       throw fail(e instanceof Error ? e.message : String(e), undefined, e);
     }
@@ -237,15 +335,20 @@ export class Transport {
   }
 
   /** Sends a request, following redirects; Authorization only ever goes to the original origin. */
-  async #follow(url: URL, opts: RequestOptions, authorization: string | undefined): Promise<HttpResponse> {
-    const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent };
+  async #follow(url: URL, opts: RequestOptions, authorization: string | undefined, agent: HttpAgent | HttpsAgent): Promise<HttpResponse> {
+    const headers: Record<string, string> = { ...opts.headers, 'user-agent': this.#opts.userAgent };
+    delete headers.authorization;
     if (opts.accept?.length) headers.accept = opts.accept.join(', ');
     const origin = url.origin;
     let current = url;
+    let method: string = opts.method ?? 'GET';
     for (let hop = 0; ; hop++) {
       const h = { ...headers };
       if (authorization && current.origin === origin) h.authorization = authorization;
-      const res = await this.#send(current, opts.method ?? 'GET', h);
+      // Another origin gets the default agents (its own trust), never our client certificate.
+      const a = current.origin === origin ? agent : current.protocol === 'https:' ? this.#https : this.#http;
+      const body = method === 'GET' || method === 'HEAD' ? undefined : opts.body;
+      const res = await this.#send(current, method, h, body, a);
       const location = res.headers.location;
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
       drain(res.body);
@@ -253,17 +356,19 @@ export class Transport {
         throw new RegistryError('REGISTRY', `too many redirects from ${url.host} (last to ${new URL(location, current).host})`, { registry: url.host, repository: opts.repository });
       }
       current = new URL(location, current);
+      if (res.status === 303) method = 'GET';
       if (current.protocol !== 'http:' && current.protocol !== 'https:') {
         throw new RegistryError('REGISTRY', `registry ${url.host} redirected to an unsupported scheme ${current.protocol}`, { registry: url.host, repository: opts.repository });
       }
     }
   }
 
-  #send(url: URL, method: string, headers: Record<string, string>): Promise<HttpResponse> {
+  async #send(url: URL, method: string, headers: Record<string, string>, bodySource: BodySource | undefined, agent: HttpAgent | HttpsAgent): Promise<HttpResponse> {
     const https = url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
+    const body = bodySource ? await bodySource() : undefined;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method, headers, agent: https ? this.#https : this.#http }, (res) => {
+      const req = send(url, { method, headers, agent }, (res) => {
         res.setTimeout(this.#opts.timeoutMs, () => {
           res.destroy(Object.assign(new Error(`no data from ${url.host} for ${this.#opts.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
         });
@@ -272,8 +377,16 @@ export class Transport {
       req.setTimeout(this.#opts.timeoutMs, () => {
         req.destroy(Object.assign(new Error(`no answer from ${url.host} for ${this.#opts.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
       });
-      req.on('error', reject);
-      req.end();
+      req.on('error', (e) => {
+        if (body && !(body instanceof Uint8Array)) body.destroy();
+        reject(e);
+      });
+      if (body === undefined) req.end();
+      else if (body instanceof Uint8Array) req.end(body);
+      else {
+        body.on('error', (e) => req.destroy(e));
+        body.pipe(req);
+      }
     });
   }
 }

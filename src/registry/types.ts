@@ -34,6 +34,16 @@ export interface RegistryClientOptions {
   retryBaseMs?: number;
   /** Idle socket timeout in ms. Default 60 000. */
   timeoutMs?: number;
+  /** Per-registry CA and client certificates (`<certsDir>/<host>/ca.crt`). Default /etc/docker/certs.d. */
+  certsDir?: string;
+  /** Mirrors for docker.io (`https://mirror.example`), tried in order before the origin, as Docker's `registry-mirrors`. */
+  registryMirrors?: string[];
+  /**
+   * FOR TESTS ONLY: send a registry's API requests to another `host:port`
+   * (e.g. `{ 'docker.io': '127.0.0.1:5000' }`), so docker.io behaviour (mirrors)
+   * can be tested on loopback. Not exposed on the command line.
+   */
+  endpointOverrides?: Record<string, string>;
 }
 
 /** The result of resolving a reference for one platform. */

@@ -63,13 +63,13 @@ describe('isLoopbackHost', () => {
 });
 
 describe('Transport.scheme', () => {
-  it('uses plain HTTP only for loopback and insecure registries', () => {
+  it('uses plain HTTP first only for loopback; insecure registries start with unverified HTTPS', () => {
     const t = new Transport({ insecureRegistries: ['Registry.Internal:5000'], userAgent: 'test', retries: 0, retryBaseMs: 1, timeoutMs: 1000 });
     try {
       assert.equal(t.scheme('127.0.0.1:5000'), 'http');
       assert.equal(t.scheme('localhost'), 'http');
       assert.equal(t.scheme('[::1]:5000'), 'http');
-      assert.equal(t.scheme('registry.internal:5000'), 'http');
+      assert.equal(t.scheme('registry.internal:5000'), 'https', 'insecure: HTTPS without verification, then HTTP');
       assert.equal(t.scheme('registry.internal'), 'https', 'insecure is per host:port');
       assert.equal(t.scheme('registry-1.docker.io'), 'https');
       assert.equal(t.scheme('10.0.0.5:5000'), 'https');

@@ -323,3 +323,66 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     },
   };
 }
+
+// ---------------------------------------------------------------------------
+// Images in a local store, for push tests
+
+export interface TestImageOptions {
+  /** Files in the single layer: path → content. */
+  files: Record<string, string | Buffer>;
+  architecture?: string;
+  variant?: string;
+  /** Store tag (a full reference, e.g. `127.0.0.1:5000/app:1`). */
+  tag: string;
+}
+
+/**
+ * Puts a one-layer image into `store` the way a build leaves it: the layer
+ * as an uncompressed tar blob (digest = diffId) unpacked into a layer dir,
+ * an OCI config and manifest, and a tag. Returns the manifest digest.
+ */
+export async function storeTestImage(
+  store: import('../../src/store/index.js').Store,
+  opts: TestImageOptions,
+): Promise<string> {
+  const { pack } = await import('tar-stream');
+  const { MediaType } = await import('../../src/oci/index.js');
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const ended = new Promise<void>((resolve, reject) => { p.on('end', resolve); p.on('error', reject); });
+  for (const [name, content] of Object.entries(opts.files).sort(([a], [b]) => a.localeCompare(b))) {
+    const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    await new Promise<void>((resolve, reject) => {
+      p.entry({ name, size: body.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 }, body, (e) => (e ? reject(e) : resolve()));
+    });
+  }
+  p.finalize();
+  await ended;
+  const tar = Buffer.concat(chunks);
+  const { digest: diffId, size } = await store.put(undefined, tar);
+  await store.unpackLayer(diffId, MediaType.ociLayer);
+  const config = {
+    architecture: opts.architecture ?? 'amd64',
+    ...(opts.variant ? { variant: opts.variant } : {}),
+    os: 'linux',
+    created: '2026-01-01T00:00:00Z',
+    config: { Env: ['PATH=/usr/bin:/bin'], Cmd: ['sh'] },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created: '2026-01-01T00:00:00Z', created_by: 'test layer' }],
+  };
+  const manifestDigest = await store.writeImage({
+    config: config as unknown as import('../../src/oci/index.js').ImageConfig,
+    layers: [{ mediaType: MediaType.ociLayer, digest: diffId, size }],
+  });
+  await store.tag(opts.tag, manifestDigest);
+  return manifestDigest;
+}
+
+/** Runs skopeo (loopback registries are plain HTTP, so TLS verification is off unless `args` turn it on). */
+export function skopeo(args: string[]): { stdout: Buffer; stderr: string } {
+  const r = spawnSync('skopeo', args, { maxBuffer: 64 << 20 });
+  if (r.error) throw new Error(`cannot run skopeo: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`skopeo ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+  return { stdout: r.stdout, stderr: r.stderr.toString() };
+}
