@@ -44,6 +44,8 @@ export interface FetchedSource {
 export interface FetchOptions {
   /** Where to put downloads (the store's tmp dir). */
   tmpDir: string;
+  /** The build (any object that lives as long as it, e.g. its BuildContext): a source is fetched once per scope. */
+  scope: object;
   checksum?: string | undefined;
   keepGitDir?: boolean | undefined;
   signal?: AbortSignal | undefined;
@@ -76,17 +78,19 @@ export function gitFragment(src: string): { remote: string; ref: string; subdir:
   return { remote: src.slice(0, hash), ref: colon < 0 ? frag : frag.slice(0, colon), subdir: colon < 0 ? '' : frag.slice(colon + 1) };
 }
 
-const fetched = new Map<string, Promise<FetchedSource>>();
+const fetchedBy = new WeakMap<object, Map<string, Promise<FetchedSource>>>();
 const dirs = new Set<string>();
 let exitHook = false;
 
-/** Fetches a remote source once per process (same URL and options); later calls share it. */
+/** Fetches a remote source once per build (same URL and options); later calls in that build share it. */
 export function fetchRemote(src: string, opts: FetchOptions): Promise<FetchedSource> {
+  let fetched = fetchedBy.get(opts.scope);
+  if (!fetched) fetchedBy.set(opts.scope, (fetched = new Map()));
   const key = JSON.stringify([src, opts.checksum ?? '', opts.keepGitDir ?? false, opts.tmpDir]);
   let p = fetched.get(key);
   if (!p) {
     p = (remoteKind(src) === 'git' ? fetchGit(src, opts) : fetchUrl(src, opts)).catch((e: unknown) => {
-      fetched.delete(key);
+      fetched!.delete(key);
       throw e;
     });
     fetched.set(key, p);
@@ -214,7 +218,7 @@ export interface SourceGroup {
 export async function addSourceGroups(
   step: { sources: string[]; inline: unknown[]; dest: string; workdir: string; checksum?: string | undefined; keepGitDir?: boolean | undefined; unpack?: boolean | undefined },
   local: Omit<SourceGroup, 'unpackArchives'>,
-  opts: { tmpDir: string; signal?: AbortSignal | undefined },
+  opts: { tmpDir: string; scope: object; signal?: AbortSignal | undefined },
 ): Promise<SourceGroup[]> {
   const remote = step.sources.filter((s) => remoteKind(s) !== undefined);
   if (remote.length === 0) return [{ ...local, unpackArchives: step.inline.length === 0 && step.unpack !== false }];
@@ -227,7 +231,7 @@ export async function addSourceGroups(
   const locals = local.sources.filter((s) => remoteKind(s) === undefined);
   if (locals.length > 0) groups.push({ ...local, sources: locals, unpackArchives: step.inline.length === 0 && step.unpack !== false });
   for (const src of remote) {
-    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, scope: opts.scope, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
     groups.push({ srcRoot: f.dir, sources: [f.name], keepOwners: false, unpackArchives: f.kind === 'url' && step.unpack === true });
   }
   return groups;
@@ -236,12 +240,12 @@ export async function addSourceGroups(
 /** The cache-key inputs of an ADD's remote sources: each one's content digest (URL) or commit (git). */
 export async function remoteInputs(
   step: { sources: string[]; checksum?: string | undefined; keepGitDir?: boolean | undefined },
-  opts: { tmpDir: string; signal?: AbortSignal | undefined },
+  opts: { tmpDir: string; scope: object; signal?: AbortSignal | undefined },
 ): Promise<string[]> {
   const out: string[] = [];
   for (const src of step.sources) {
     if (remoteKind(src) === undefined) continue;
-    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, scope: opts.scope, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
     out.push(`${src} ${f.digest}`);
   }
   return out;
