@@ -12,11 +12,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, writeFile, chmod } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { existsIn, withRootfs } from '../support/oci-run.js';
+import { Store } from '../../src/store/index.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
@@ -225,9 +226,20 @@ describe('ADD builds', { skip }, () => {
       const owned = await lstat(join(fs, 'owned'));
       assert.equal(owned.uid, 65534, '--chown names resolve in the stage passwd');
       // Each --link layer is only its own files and their parents.
-      const history = (image.config.history ?? []).map((h) => h.created_by ?? '');
-      assert.ok(history.some((h) => h.startsWith('COPY testfile /opt/deep/linked')), history.join('\n'));
+      const withLayers = (image.config.history ?? []).filter((h) => !h.empty_layer);
+      const at = withLayers.findIndex((h) => (h.created_by ?? '').startsWith('COPY testfile /opt/deep/linked'));
+      assert.ok(at >= 0, withLayers.map((h) => h.created_by).join('\n'));
+      const layerDir = (await Store.open(env.root)).layerDir(image.config.rootfs.diff_ids[at] as `sha256:${string}`);
+      const entries = (await readdir(layerDir, { recursive: true })).sort();
+      assert.deepEqual(entries, ['opt', 'opt/deep', 'opt/deep/linked']);
+      assert.equal((await lstat(join(layerDir, 'opt/deep'))).mode & 0o7777, 0o755);
     });
+    // An independent reader of the saved layer tars (umoci) sees the same.
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.ok((await lstat(join(fs, 'app'))).isDirectory());
+      assert.equal(await readFile(join(fs, 'app/linked'), 'utf8'), 'linked\n');
+      assert.equal((await lstat(join(fs, 'opt'))).mode & 0o7777, 0o755);
+    }, 'umoci');
     tally.pass();
   });
 });

@@ -1,0 +1,127 @@
+/**
+ * Cache-mount directories on a real filesystem: ids map to distinct safe
+ * names, `locked` makes the second user wait for the first, `private` gives
+ * concurrent users different directories, `shared` the same one, a new cache
+ * gets uid/gid/mode, a seed fills a new cache once, and a source subpath that
+ * a symlink leads out of the cache is refused (the escape threat).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireCacheDir, cacheDirName } from '../../src/build/cache-mounts.js';
+
+const root = (): Promise<string> => mkdtemp(join(tmpdir(), 'stagecraft-cache-mount-'));
+let passed = 0;
+const TOTAL = 6;
+
+describe('cache mount directories', () => {
+  it('cache dir names are file-name safe and distinct for distinct ids', () => {
+    fc.assert(fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (a, b) => {
+      const na = cacheDirName(a);
+      assert.match(na, /^[A-Za-z0-9][A-Za-z0-9._-]*-[a-f0-9]{12}$/);
+      assert.ok(!na.includes('/') && na !== '.' && na !== '..');
+      if (a !== b) assert.notEqual(na, cacheDirName(b));
+    }));
+    assert.match(cacheDirName('/root/.cache/go-build'), /^root_\.cache_go-build-[a-f0-9]{12}$/);
+    assert.equal(cacheDirName('/c'), cacheDirName('/c'), 'the same id always names the same directory');
+    assert.match(cacheDirName('..'), /^cache-[a-f0-9]{12}$/);
+    passed++;
+  });
+
+  it('shared: same directory for concurrent users; a new cache gets uid/gid/mode', async () => {
+    const r = await root();
+    try {
+      const a = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 1001, gid: 1002, mode: 0o751 });
+      const b = await acquireCacheDir(r, { id: '/cache', sharing: 'shared' });
+      assert.equal(a.dir, b.dir);
+      const st = await lstat(a.dir);
+      assert.equal(`${st.uid} ${st.gid} ${(st.mode & 0o7777).toString(8)}`, '1001 1002 751');
+      const other = await acquireCacheDir(r, { id: '/cache2', sharing: 'shared' });
+      assert.notEqual(other.dir, a.dir);
+      assert.equal((await lstat(other.dir)).mode & 0o7777, 0o755, 'default mode 0755');
+      await Promise.all([a.release(), b.release(), other.release()]);
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('locked: the second user waits until the first releases', async () => {
+    const r = await root();
+    try {
+      const first = await acquireCacheDir(r, { id: 'apt', sharing: 'locked' });
+      let got = false;
+      const second = acquireCacheDir(r, { id: 'apt', sharing: 'locked' }).then((l) => { got = true; return l; });
+      await new Promise((res) => setTimeout(res, 350));
+      assert.equal(got, false, 'still waiting while the first holds the lock');
+      await first.release();
+      const l2 = await second;
+      assert.equal(l2.dir, first.dir);
+      await l2.release();
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('private: concurrent users get different directories; a released one is reused', async () => {
+    const r = await root();
+    try {
+      const a = await acquireCacheDir(r, { id: 'p', sharing: 'private' });
+      const b = await acquireCacheDir(r, { id: 'p', sharing: 'private' });
+      assert.notEqual(a.dir, b.dir);
+      await writeFile(join(a.dir, 'mark'), 'a');
+      await a.release();
+      const c = await acquireCacheDir(r, { id: 'p', sharing: 'private' });
+      assert.equal(c.dir, a.dir);
+      assert.equal(await readFile(join(c.dir, 'mark'), 'utf8'), 'a');
+      await Promise.all([b.release(), c.release()]);
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('a seed fills a new cache once (later seeds do not overwrite it)', async () => {
+    const r = await root();
+    try {
+      const seed = join(r, 'seed');
+      await mkdir(seed);
+      await writeFile(join(seed, 'from-stage'), 'seeded');
+      const a = await acquireCacheDir(r, { id: 's', sharing: 'shared', seed });
+      assert.equal(await readFile(join(a.dir, 'from-stage'), 'utf8'), 'seeded');
+      await writeFile(join(a.dir, 'from-stage'), 'changed by a build');
+      await writeFile(join(seed, 'from-stage'), 'seed v2');
+      const b = await acquireCacheDir(r, { id: 's', sharing: 'shared', seed });
+      assert.equal(await readFile(join(b.dir, 'from-stage'), 'utf8'), 'changed by a build');
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('cache source escape: a source a symlink leads outside the cache is refused; a plain subpath is made', async () => {
+    const r = await root();
+    try {
+      const a = await acquireCacheDir(r, { id: 'esc', sharing: 'shared' });
+      await symlink('/etc', join(a.dir, 'sel'));
+      await assert.rejects(acquireCacheDir(r, { id: 'esc', sharing: 'shared', source: 'sel' }), /resolves outside the cache/);
+      await symlink('../../../../../../etc', join(a.dir, 'rel'));
+      await assert.rejects(acquireCacheDir(r, { id: 'esc', sharing: 'shared', source: '/rel' }), /resolves outside the cache/);
+      const sub = await acquireCacheDir(r, { id: 'esc', sharing: 'shared', source: 'a/b' });
+      assert.equal(sub.dir, join(a.dir, 'a/b'));
+      assert.ok((await lstat(sub.dir)).isDirectory());
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('summary', () => {
+    console.log(`cache mount directories: ${passed}/${TOTAL} passed`);
+    assert.equal(passed, TOTAL);
+  });
+});
