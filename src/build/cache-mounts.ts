@@ -44,7 +44,7 @@ export interface CacheDirLease {
 
 /** File-name-safe directory name for a cache id. */
 export function cacheDirName(id: string): string {
-  const safe = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 64);
+  const safe = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 64);
   const hash = createHash('sha256').update(id).digest('hex').slice(0, 12);
   return `${safe === '' ? 'cache' : safe}-${hash}`;
 }
