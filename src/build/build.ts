@@ -350,6 +350,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
             signal: r.signal,
             onOutput: (stream, line) => emit({ type: 'step-log', id, stream, line }),
             secrets: r.secrets,
+            noCache: r.noCache,
           };
           const res =
             step.kind === 'run'

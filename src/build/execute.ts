@@ -37,6 +37,8 @@ export interface ExecContext {
   onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
   /** --secret and --ssh of the build (RUN --mount=type=secret|ssh). */
   secrets?: BuildSecrets | undefined;
+  /** --no-cache: cache mounts start empty and are thrown away (as BuildKit). */
+  noCache?: boolean | undefined;
 }
 
 const OUTPUT_TAIL = 12;

@@ -10,7 +10,8 @@
  *           `rw` gets a throwaway copy) or a stage/image (an overlay of its
  *           layers, read-only, or with a throwaway upper dir for `rw`), then
  *           the `source` subpath of it, resolved inside that root
- *   cache   a directory under <store>/cache-mounts (cache-mounts.ts)
+ *   cache   a directory under <store>/cache-mounts (cache-mounts.ts); with
+ *           --no-cache a fresh empty one, thrown away after the step
  *   tmpfs   a fresh tmpfs, `size=` in bytes
  *   secret  a file on a host tmpfs (/dev/shm) bound read-only at the target
  *           (default /run/secrets/<id>), and/or an env var; never in the
@@ -45,6 +46,8 @@ export interface RunMountEnv {
   sourceLayers: (from: StepSource) => LayerRef[] | undefined;
   sourceName: (from: StepSource) => string;
   secrets?: BuildSecrets | undefined;
+  /** --no-cache: each cache mount is a fresh, empty directory, discarded after the step. */
+  noCache?: boolean | undefined;
   signal: AbortSignal;
 }
 
@@ -123,7 +126,7 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
             seed = await bindSource(env, m.from, m.source ?? '/', false, await scratchDir(), cleanups, m, location);
             if (!(await lstat(seed)).isDirectory()) throw mountError(m, `source ${m.source ?? '/'} of ${env.sourceName(m.from)} is not a directory`, location);
           }
-          const lease = await acquireCacheDir(env.store.root, {
+          const lease = await acquireCacheDir(env.noCache ? await mkdtemp(join(await scratchDir(), 'nocache-')) : env.store.root, {
             id: m.id, sharing: m.sharing, uid: m.uid, gid: m.gid, mode: m.mode,
             source: m.from ? undefined : m.source, seed, signal: env.signal,
           });

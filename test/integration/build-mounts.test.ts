@@ -13,7 +13,7 @@ import { existsIn, withRootfs } from '../support/oci-run.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build mounts', 6);
+const tally = new Tally('build mounts', 7);
 
 async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
@@ -164,6 +164,33 @@ describe('RUN --mount builds', { skip }, () => {
       assert.deepEqual((await readIn(fs, '/ifaces-none')).split('\n').filter(Boolean), ['lo']);
       assert.ok((await readIn(fs, '/ifaces-default')).split('\n').filter(Boolean).length > 1, 'the host network has more than lo');
     });
+    tally.pass();
+  });
+
+  it('cache mounts: --no-cache gives a fresh empty cache and leaves the shared one alone (BuildKit testCacheMountModeNoCache); from+source seeds a new cache; bind from an image', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest AS seed',
+      'RUN mkdir -p /seeddir && echo seeded > /seeddir/s',
+      'FROM @REGISTRY@/busybox:latest',
+      'ARG ADD',
+      'RUN --mount=type=cache,id=nc,target=/c,mode=0773 touch /c/$ADD && ls /c | wc -l > /count',
+      'RUN --mount=type=cache,id=seeded,target=/s,from=seed,source=/seeddir cat /s/s > /seed-read',
+      // busybox picks its applet from argv[0]: mounted as /mnt/tools/echo it is echo.
+      'RUN --mount=type=bind,from=@REGISTRY@/busybox:latest,source=/bin/busybox,target=/mnt/tools/echo /mnt/tools/echo from-image > /bb-out',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const count = async (tag: string): Promise<string> => withRootfs(env.root, tag, async (fs) => (await readIn(fs, '/count')).trim());
+    const a = await buildWithEvents({ context, tags: ['mounts-nc:1'], buildArgs: { ADD: 'abc' }, root: env.root });
+    assert.equal(await count(a.result.tags[0]!), '1');
+    await withRootfs(env.root, a.result.tags[0]!, async (fs) => {
+      assert.equal(await readIn(fs, '/seed-read'), 'seeded\n');
+      assert.equal(await readIn(fs, '/bb-out'), 'from-image\n');
+      assert.equal(await existsIn(fs, '/mnt/tools'), false);
+    });
+    const b = await buildWithEvents({ context, tags: ['mounts-nc:2'], buildArgs: { ADD: 'def' }, root: env.root, noCache: true });
+    assert.equal(await count(b.result.tags[0]!), '1', 'under --no-cache the cache starts empty');
+    const c = await buildWithEvents({ context, tags: ['mounts-nc:3'], buildArgs: { ADD: 'ghi' }, root: env.root });
+    assert.equal(await count(c.result.tags[0]!), '2', 'the shared cache has abc + ghi, not def');
     tally.pass();
   });
 
