@@ -9,3 +9,4 @@ export { blobExists, pushBlob, pushManifest, pushScope, type BlobPushResult, typ
 export { pushImage, pushIndex, pushableImage, type LocalImages, type PushEvent, type PushImageOptions, type PushResult, type PushableImage } from './push-image.js';
 export { mirrorHost, type Site } from './client.js';
 export { DEFAULT_CERTS_DIR, hostMode, readHostTls, type HostMode, type HostTls } from './tls-config.js';
+export { DOCKER_HUB_SERVER, eraseCredentials, serverKey, storeCredentials, type CredentialStoreOptions, type StoredIn } from './credential-store.js';

@@ -46,6 +46,10 @@ export interface PushImageOptions {
   chunkSize?: number;
   /** Repositories on the target registry to try mounting blobs from, before the ones found in the store's tags. */
   mountFrom?: string[];
+  /** The local image to push (a stored reference); default the first of `refs`. */
+  source?: string;
+  /** Try cross-repository mounts (default true). */
+  mount?: boolean;
   /** Blobs uploaded at once. Default 3. */
   concurrency?: number;
   onEvent?: (e: PushEvent) => void;
@@ -133,7 +137,8 @@ function targets(refs: string | readonly string[]): Reference[] {
 /** Blob digest → repositories on `ref`'s registry whose images in the store (by tag) hold that blob. */
 type MountSources = (digest: Digest) => string[];
 
-async function mountSources(store: LocalImages, ref: Reference, explicit: readonly string[], earlier: readonly string[]): Promise<MountSources> {
+async function mountSources(store: LocalImages, ref: Reference, explicit: readonly string[], earlier: readonly string[], enabled = true): Promise<MountSources> {
+  if (!enabled) return () => [];
   const byDigest = new Map<Digest, Set<string>>();
   for (const img of (await store.list?.()) ?? []) {
     let r: Reference;
@@ -173,7 +178,7 @@ async function pushBlobs(client: RegistryClient, store: LocalImages, ref: Refere
  */
 export async function pushImage(store: LocalImages, refs: string | readonly string[], opts: PushImageOptions = {}): Promise<PushResult> {
   const list = targets(refs);
-  const image = await pushableImage(store, list[0]!.toString(), opts.compression);
+  const image = await pushableImage(store, opts.source ?? list[0]!.toString(), opts.compression);
   return withClient(opts, async (client) => {
     const blobs: PushResult['blobs'] = [];
     const pushedTo = new Set<string>();
@@ -181,7 +186,7 @@ export async function pushImage(store: LocalImages, refs: string | readonly stri
       if (!pushedTo.has(ref.name)) {
         // Repositories pushed a moment ago (other -t names) hold every blob: the best mount sources.
         const earlier = [...pushedTo].filter((n) => n.startsWith(`${ref.registry}/`)).map((n) => n.slice(ref.registry.length + 1));
-        const mountFrom = await mountSources(store, ref, opts.mountFrom ?? [], earlier);
+        const mountFrom = await mountSources(store, ref, opts.mountFrom ?? [], earlier, opts.mount ?? true);
         blobs.push(...(await pushBlobs(client, store, ref, image.blobs, opts, mountFrom)));
         pushedTo.add(ref.name);
       }
@@ -218,7 +223,7 @@ export async function pushIndex(store: LocalImages, refs: string | readonly stri
     const pushedTo = new Set<string>();
     for (const ref of list) {
       if (!pushedTo.has(ref.name)) {
-        const mountFrom = await mountSources(store, ref, opts.mountFrom ?? [], []);
+        const mountFrom = await mountSources(store, ref, opts.mountFrom ?? [], [], opts.mount ?? true);
         for (const image of images) {
           blobs.push(...(await pushBlobs(client, store, ref, image.blobs, opts, mountFrom)));
           const d = await pushManifest(client, ref, image.digest, image.raw, image.mediaType);

@@ -248,8 +248,8 @@ export class Transport {
       hint = `if ${host} serves plain HTTP, mark it as an insecure registry (--insecure-registry ${host})`;
     }
     const message = isTlsVerifyError(e)
-      ? `cannot reach registry ${host}: its TLS certificate is not trusted (${what})`
-      : `cannot reach registry ${host}: ${what}`;
+      ? `cannot reach registry ${host}${repository ? ` for ${repository}` : ''}: its TLS certificate is not trusted (${what})`
+      : `cannot reach registry ${host}${repository ? ` for ${repository}` : ''}: ${what}`;
     return new RegistryError('REGISTRY', message, {
       registry: host, repository, retryable: isRetryableNetworkError(e), cause: e, hint,
     });

@@ -7,7 +7,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, sign } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ export interface StartRegistryOptions {
   storageDir?: string;
   /** Require authentication: htpasswd (Basic) or token (Bearer, see startTokenServer). */
   auth?: RegistryAuth;
+  /** Serve HTTPS with this certificate and key (PEM files); `ca` (PEM text) is trusted while waiting for readiness. */
+  tls?: { certificate: string; key: string; ca: string };
 }
 
 export type RegistryAuth =
@@ -30,7 +33,7 @@ export type RegistryAuth =
 export interface RunningRegistry {
   /** `127.0.0.1:PORT`, the host part of image references. */
   host: string;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`) */
   url: string;
   /** Storage root (filesystem driver). */
   storageDir: string;
@@ -90,7 +93,7 @@ function authYaml(auth: RegistryAuth | undefined): string[] {
   ];
 }
 
-function configYaml(storageDir: string, host: string, logLevel: string, auth: RegistryAuth | undefined): string {
+function configYaml(storageDir: string, host: string, logLevel: string, auth: RegistryAuth | undefined, tls?: StartRegistryOptions['tls']): string {
   return [
     'version: 0.1',
     'log:',
@@ -107,22 +110,34 @@ function configYaml(storageDir: string, host: string, logLevel: string, auth: Re
     '      enabled: false',
     'http:',
     `  addr: ${host}`,
+    ...(tls ? ['  tls:', `    certificate: ${tls.certificate}`, `    key: ${tls.key}`] : []),
     ...authYaml(auth),
     '',
   ].join('\n');
 }
 
-async function waitReady(url: string, child: ChildProcess, stderr: () => string, timeoutMs: number): Promise<void> {
+/** Status of GET <url>/v2/, trusting `ca` for HTTPS. */
+function probe(url: string, ca: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsGet : httpGet)(`${url}/v2/`, { ...(ca ? { ca } : {}), timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, stderr: () => string, timeoutMs: number, ca?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}) before answering: ${stderr().trim().slice(-2000)}`);
     }
     try {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
+      const status = await probe(url, ca);
       // 401: up, and asking for credentials (auth configured).
-      if (res.status === 200 || res.status === 401) return;
+      if (status === 200 || status === 401) return;
     } catch {
       /* not listening yet */
     }
@@ -138,10 +153,10 @@ async function startOnce(opts: StartRegistryOptions): Promise<RunningRegistry> {
   const storageDir = opts.storageDir ?? join(dir, 'storage');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const url = `http://${host}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host}`;
   const logLevel = process.env.STAGECRAFT_REGISTRY_LOG ?? opts.logLevel ?? 'error';
   const configPath = join(dir, 'config.yml');
-  await writeFile(configPath, configYaml(storageDir, host, logLevel, opts.auth));
+  await writeFile(configPath, configYaml(storageDir, host, logLevel, opts.auth, opts.tls));
 
   const argv = ['docker-registry', 'serve', configPath];
   const [cmd, ...args] = hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
@@ -172,7 +187,7 @@ async function startOnce(opts: StartRegistryOptions): Promise<RunningRegistry> {
   };
 
   try {
-    await Promise.race([waitReady(url, child, () => errText, opts.readyTimeoutMs ?? 20_000), spawnFailed]);
+    await Promise.race([waitReady(url, child, () => errText, opts.readyTimeoutMs ?? 20_000, opts.tls?.ca), spawnFailed]);
   } catch (e) {
     await stop();
     throw e;

@@ -1,0 +1,133 @@
+/**
+ * `stagecraft push`, `login` and `logout`, and the registry flags every
+ * command that talks to registries shares. Output goes to `io` (default the
+ * process streams) so tests can read it; no credential or token is ever
+ * written there.
+ */
+import { normalizeRef } from '../build/images.js';
+import { StagecraftError } from '../errors.js';
+import { DEFAULT_REGISTRY, parseReference } from '../reference/index.js';
+import {
+  dockerConfigCredentials, eraseCredentials, pushImage, RegistryClient, storeCredentials, type Credentials, type PushEvent, type PushResult, type RegistryClientOptions,
+} from '../registry/index.js';
+
+import { Store } from '../store/index.js';
+
+export interface CommandIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  /** Read for --password-stdin. */
+  stdin: AsyncIterable<Uint8Array | string>;
+}
+
+const processIo = (): CommandIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+
+/** Flags shared by build, push, login: `--insecure-registry`, `--registry-mirror`, certs and config dirs. */
+export interface RegistryFlags {
+  insecureRegistry?: string[];
+  registryMirror?: string[];
+  /** Default /etc/docker/certs.d (env STAGECRAFT_CERTS_DIR). */
+  certsDir?: string;
+  /** Default $DOCKER_CONFIG, else ~/.docker. */
+  configDir?: string;
+}
+
+/** RegistryClient options from the flags: Docker's config.json credentials, certs.d, insecure hosts, mirrors. */
+export function registryClientOptions(f: RegistryFlags, env: NodeJS.ProcessEnv = process.env): RegistryClientOptions {
+  const o: RegistryClientOptions = {
+    insecureRegistries: f.insecureRegistry ?? [],
+    registryMirrors: f.registryMirror ?? [],
+    credentials: dockerConfigCredentials({ ...(f.configDir !== undefined ? { configDir: f.configDir } : {}), env }),
+  };
+  const certsDir = f.certsDir ?? env.STAGECRAFT_CERTS_DIR;
+  if (certsDir !== undefined) o.certsDir = certsDir;
+  return o;
+}
+
+export interface PushCommandOptions extends RegistryFlags {
+  /** Layer compression for built layers. Default gzip. */
+  compression?: 'gzip' | 'zstd';
+  /** Upload in chunks of this many bytes. */
+  chunkSize?: number;
+  quiet?: boolean;
+}
+
+/**
+ * `stagecraft push REF [REF...]`: pushes the local image tagged REF (the first
+ * one; later ones are more names for the same image) and prints, as docker
+ * does, `<tag>: digest: sha256:... size: N` per tag.
+ */
+export async function pushCommand(root: string, refs: string[], opts: PushCommandOptions = {}, io: CommandIo = processIo()): Promise<PushResult> {
+  if (refs.length === 0) throw new StagecraftError('USAGE', 'push needs an image reference', { hint: 'stagecraft push registry.example/app:1' });
+  const names = refs.map((r) => normalizeRef(r).toString());
+  const store = await Store.open(root);
+  const onEvent = (e: PushEvent): void => {
+    if (opts.quiet || e.kind !== 'blob') return;
+    const word = e.result === 'exists' ? 'Layer already exists' : e.result === 'mounted' ? 'Mounted' : 'Pushed';
+    io.stdout.write(`${e.digest.slice(7, 19)}: ${word}\n`);
+  };
+  const result = await pushImage(store, names, {
+    clientOptions: registryClientOptions(opts),
+    onEvent,
+    ...(opts.compression ? { compression: opts.compression } : {}),
+    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+  });
+  for (const r of result.references) {
+    const ref = parseReference(r);
+    io.stdout.write(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}\n`);
+  }
+  return result;
+}
+
+export interface LoginCommandOptions extends RegistryFlags {
+  username?: string;
+  /** Discouraged, as Docker says: the password shows in the process list and shell history. */
+  password?: string;
+  passwordStdin?: boolean;
+}
+
+async function readAll(input: AsyncIterable<Uint8Array | string>): Promise<string> {
+  let s = '';
+  for await (const c of input) s += typeof c === 'string' ? c : Buffer.from(c).toString('utf8');
+  return s;
+}
+
+/** The registry a login/logout names: docker.io when none is given; `https://host/` forms accepted. */
+export function loginRegistry(server: string | undefined): string {
+  if (!server) return DEFAULT_REGISTRY;
+  const host = server.trim().replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (host === '' || /\s/.test(host)) throw new StagecraftError('USAGE', `${JSON.stringify(server)} is not a registry host`, { hint: 'e.g. stagecraft login registry.example:5000' });
+  return host === 'index.docker.io' || host === 'registry-1.docker.io' ? DEFAULT_REGISTRY : host;
+}
+
+/**
+ * `stagecraft login [SERVER] -u USER (--password-stdin | -p PASSWORD)`:
+ * checks the credentials against the registry (Basic or token flow), then
+ * stores them as `docker login` does. Prints `Login Succeeded`.
+ */
+export async function loginCommand(server: string | undefined, opts: LoginCommandOptions, io: CommandIo = processIo()): Promise<void> {
+  const registry = loginRegistry(server);
+  if (!opts.username) throw new StagecraftError('USAGE', 'login needs a user name (-u, --username)');
+  if (opts.password !== undefined && opts.passwordStdin) throw new StagecraftError('USAGE', '--password and --password-stdin are mutually exclusive');
+  let password = opts.password;
+  if (opts.passwordStdin) password = (await readAll(io.stdin)).replace(/\r?\n$/, '');
+  if (!password) throw new StagecraftError('USAGE', 'login needs a password', { hint: 'pipe it in with --password-stdin' });
+  if (opts.password !== undefined) io.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+  const creds: Credentials = { username: opts.username, password };
+  const client = new RegistryClient({ ...registryClientOptions(opts), credentials: () => creds, retries: 1 });
+  try {
+    await client.checkLogin(registry);
+  } finally {
+    client.close();
+  }
+  const where = await storeCredentials(registry, creds, { configDir: opts.configDir });
+  if ('file' in where) io.stderr.write(`WARNING! Your password will be stored unencrypted in ${where.file}.\n`);
+  io.stdout.write('Login Succeeded\n');
+}
+
+/** `stagecraft logout [SERVER]`: removes stored credentials as `docker logout` does. */
+export async function logoutCommand(server: string | undefined, opts: Pick<RegistryFlags, 'configDir'> = {}, io: CommandIo = processIo()): Promise<void> {
+  const registry = loginRegistry(server);
+  const removed = await eraseCredentials(registry, { configDir: opts.configDir });
+  io.stdout.write(removed ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+}
