@@ -331,16 +331,19 @@ async function runStage(r: StageRun): Promise<StageOutput> {
     }
     if (step.kind === 'run') inputs.push(...(await runMountInputs(step, r.context, (f) => sourceOf(f)?.key)));
     key = stepKey(key, planned.cacheMaterial, inputs);
+    // COPY --link: its layer does not depend on the layers below, so its cache record is keyed
+    // without them (BuildKit reuses --link layers when earlier steps change); --chown names do.
+    const recordKey = step.kind === 'copy' && step.link && !/[^0-9:]/.test(step.chown ?? '') ? stepKey(baseKey({ kind: 'scratch' }), `link:${planned.cacheMaterial}`, inputs) : key;
     let cached = false;
     let result: StepResult & { created: string };
     try {
-      const rec = r.noCache ? undefined : await store.cacheGet<CacheRecord>(key);
+      const rec = r.noCache ? undefined : await store.cacheGet<CacheRecord>(recordKey);
       if (rec && (rec.diffId === null || (await store.hasLayer(rec.diffId)))) {
         cached = true;
         result = { diffId: rec.diffId ?? undefined, size: rec.size, copiedBytes: rec.copiedBytes, created: rec.created ?? new Date().toISOString() };
       } else {
         const current = [...layers];
-        result = await r.singleflight.do(key, async () => {
+        result = await r.singleflight.do(recordKey, async () => {
           const ctx: ExecContext = {
             store,
             runtime: r.runtime,
@@ -359,7 +362,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
                 ? await executeCopy(ctx, step, current, planned.location)
                 : await executeMkdir(ctx, step, current, planned.location);
           const ran = { ...res, created: new Date().toISOString() };
-          await store.cachePut(key, { diffId: ran.diffId ?? null, size: ran.size, copiedBytes: ran.copiedBytes, created: ran.created } satisfies CacheRecord);
+          await store.cachePut(recordKey, { diffId: ran.diffId ?? null, size: ran.size, copiedBytes: ran.copiedBytes, created: ran.created } satisfies CacheRecord);
           return ran;
         });
       }

@@ -21,7 +21,7 @@ import { Store } from '../../src/store/index.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build add', 5);
+const tally = new Tally('build add', 6);
 
 async function contextWith(env: BuildEnv, files: Record<string, string | Buffer>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-add-'));
@@ -197,6 +197,32 @@ describe('ADD builds', { skip }, () => {
     const wrong = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD --checksum=deadbeef ${repo} /x\n` });
     const f = await buildFailure({ context: wrong, root: env.root });
     assert.match((f.error as Error).message, new RegExp(`expected checksum to match deadbeef, got ${commit}`));
+    tally.pass();
+  });
+
+  it('COPY --link is cached when an earlier step changes (its layer does not depend on the layers below); plain COPY is not', async () => {
+    const context = await contextWith(env, {
+      f: 'payload\n',
+      Dockerfile: [
+        'FROM @REGISTRY@/busybox:latest',
+        'ARG BUST',
+        'RUN echo "$BUST" > /bust',
+        'COPY --link f /linked',
+        'COPY f /plain',
+        'COPY --link --chown=nobody f /by-name',
+      ].join('\n'),
+    });
+    await buildWithEvents({ context, tags: ['link-cache:1'], buildArgs: { BUST: '1' }, root: env.root });
+    const { result, events } = await buildWithEvents({ context, tags: ['link-cache:2'], buildArgs: { BUST: '2' }, root: env.root });
+    const byName = (n: string): boolean | undefined => steps(events).find((s) => s.name === n)?.cached;
+    assert.equal(steps(events).find((s) => s.name.startsWith('RUN echo'))?.cached, false);
+    assert.equal(byName('COPY --link f /linked'), true, '--link layer reused');
+    assert.equal(byName('COPY f /plain'), false);
+    assert.equal(byName('COPY --link --chown=nobody f /by-name'), false, 'a --chown name depends on the stage passwd');
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.equal(await readFile(join(fs, 'bust'), 'utf8'), '2\n');
+      assert.equal(await readFile(join(fs, 'linked'), 'utf8'), 'payload\n');
+    });
     tally.pass();
   });
 
