@@ -331,7 +331,8 @@ export class Transport {
     const token = typeof body.token === 'string' && body.token ? body.token : body.access_token;
     if (typeof token !== 'string' || token === '') throw fail('token server answer has no token', res.status);
     const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
-    return { header: `Bearer ${token}`, expires: Date.now() + Math.max(ttl - 10, 5) * 1000 };
+    // Refresh a little before the server's expiry (10 s, or a quarter of a short lifetime).
+    return { header: `Bearer ${token}`, expires: Date.now() + (ttl - Math.min(10, ttl / 4)) * 1000 };
   }
 
   /** Sends a request, following redirects; Authorization only ever goes to the original origin. */

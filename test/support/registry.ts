@@ -243,6 +243,8 @@ export interface TokenServer {
   /** PEM of the certificate that signs tokens (the registry's rootcertbundle). */
   rootCertBundle: string;
   requests: TokenRequestRecord[];
+  /** Every token handed out (to check none leaks into output). */
+  issued: string[];
   stop(): Promise<void>;
 }
 
@@ -278,6 +280,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const anonymousPull = opts.anonymousPull ?? true;
   const ttl = opts.ttlSeconds ?? 300;
   const requests: TokenRequestRecord[] = [];
+  const issued: string[] = [];
 
   const server = createHttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://token');
@@ -315,6 +318,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     }));
     const signature = b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key));
     const token = `${header}.${claims}.${signature}`;
+    issued.push(token);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() }));
   });
@@ -331,6 +335,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     issuer,
     rootCertBundle: certPath,
     requests,
+    issued,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
