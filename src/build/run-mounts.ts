@@ -24,6 +24,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { BuildContext } from '../context/build-context.js';
@@ -162,7 +163,9 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
             if (m.required) throw mountError(m, `no SSH agent ${m.id}`, location, `pass --ssh ${m.id}[=/path/to/agent.sock]`);
             break;
           }
-          const dir = await mkdtemp(join(await scratchDir(), 'ssh-'));
+          // Under the system tmp dir: a unix socket path must stay short (108 bytes), store roots may be long.
+          const dir = await mkdtemp(join(tmpdir(), 'stagecraft-ssh-'));
+          cleanups.push(() => rm(dir, { recursive: true, force: true }));
           await chmod(dir, 0o711);
           const proxy = await startAgentProxy(join(dir, 'agent.sock'), agents, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
           cleanups.push(() => proxy.close());
