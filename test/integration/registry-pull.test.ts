@@ -340,7 +340,7 @@ describe('RegistryClient against a real registry', () => {
     const started = Date.now();
     await assert.rejects(c.resolve(`127.0.0.1:${port}/busybox:latest`, platform), (e: unknown) => {
       assert.ok(e instanceof RegistryError);
-      assert.equal(e.message, `cannot reach registry 127.0.0.1:${port}: ECONNREFUSED`);
+      assert.equal(e.message, `cannot reach registry 127.0.0.1:${port} for busybox: ECONNREFUSED`);
       assert.equal(e.retryable, true);
       return true;
     });

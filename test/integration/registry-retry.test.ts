@@ -167,7 +167,11 @@ describe('registry client retries', () => {
       assert.equal(await client.fetchBlob(image.reference, layer, sink), 'fetched');
       assert.equal(cuts, 1);
       assert.equal(sink.failedPuts, 0, 'the resumed download reached the sink as one verified stream');
-      assert.deepEqual(ranges, ['none', `bytes=${Math.floor(layer.size / 2)}-`], 'the second request asks for the rest only');
+      // The proxy cut after half the body; what reached the client (and so the resume offset) may be a little less.
+      assert.equal(ranges.length, 2);
+      assert.equal(ranges[0], 'none');
+      const from = Number(/^bytes=(\d+)-$/.exec(ranges[1]!)?.[1]);
+      assert.ok(from > 0 && from <= Math.floor(layer.size / 2), `the second request asks for the rest only (from ${from})`);
       assert.deepEqual(await readdir(sink.dir), [layer.digest]);
       const stored = readFileSync(join(sink.dir, layer.digest));
       assert.equal(`sha256:${createHash('sha256').update(stored).digest('hex')}`, layer.digest);
