@@ -260,6 +260,8 @@ export class Transport {
     const cached = this.#auth.get(key);
     // An expired token is not sent: the registry's 401 brings a fresh one.
     const auth = cached && cached.expires > Date.now() ? cached.header : undefined;
+    // An absolute URL the registry handed out (an upload Location) on another host gets no credentials.
+    if (url.host.toLowerCase() !== host.toLowerCase()) return this.#follow(url, opts, undefined, agent);
     const res = await this.#follow(url, opts, auth, agent);
     if (res.status !== 401) return res;
     const challenges = parseAuthChallenges(String(res.headers['www-authenticate'] ?? ''));

@@ -34,7 +34,7 @@ describe('registry push', () => {
   let store: Store;
   let client: RegistryClient;
   let passed = 0;
-  const total = 9;
+  const total = 10;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'stagecraft-push-'));
@@ -122,6 +122,20 @@ describe('registry push', () => {
     assert.equal(src.manifestDigest, r.digest);
     const layer = parseManifest((await get(`${reg.url}/v2/chunked/manifests/1`, ACCEPT_ALL)).body).layers[0]!;
     assert.ok((await fresh.getBytes(layer.digest)).equals(await store.getBytes(layer.digest)), 'the pulled layer blob equals the pushed one');
+    passed++;
+  });
+
+  it('pushes built layers zstd-compressed when asked, and they pull back and unpack', async () => {
+    const local = `${reg.host}/zstd:1`;
+    await storeTestImage(store, { tag: local, files: { 'z.bin': randomBytes(50_000), 'z.txt': 'zstd\n' } });
+    const r = await pushImage(store, local, { client, compression: 'zstd' });
+    const manifest = parseManifest((await get(`${reg.url}/v2/zstd/manifests/1`, ACCEPT_ALL)).body);
+    assert.equal(manifest.layers[0]!.mediaType, MediaType.ociLayerZstd);
+    const fresh = await Store.open(join(work, 'store-zstd'));
+    const src = await pullImage(client, fresh, parseReference(local), { os: 'linux', architecture: 'amd64' });
+    assert.equal(src.manifestDigest, r.digest);
+    const diffId = src.layers[0]!.diffId;
+    assert.equal(await readFile(join(fresh.layerDir(diffId), 'z.txt'), 'utf8'), 'zstd\n');
     passed++;
   });
 
