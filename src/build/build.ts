@@ -329,7 +329,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
         inputs.push(src.key);
       }
     }
-    if (step.kind === 'run') inputs.push(...(await runMountInputs(step, r.context, (f) => sourceOf(f)?.key)));
+    if (step.kind === 'run') inputs.push(...(await runMountInputs(step, { context: r.context, store, source: sourceOf })));
     key = stepKey(key, planned.cacheMaterial, inputs);
     // COPY --link: its layer does not depend on the layers below, so its cache record is keyed
     // without them (BuildKit reuses --link layers when earlier steps change); --chown names do.

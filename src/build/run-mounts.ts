@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { BuildContext } from '../context/build-context.js';
+import { hashTree } from '../context/tree-hash.js';
 import { copy } from '../fs/copy.js';
 import { mountOverlay, type OverlayMount } from '../fs/overlay.js';
 import { cleanPath, resolveInRoot } from '../fs/scoped-path.js';
@@ -247,31 +248,55 @@ async function bindSource(
   return host;
 }
 
+/** What the cache key of a RUN step's mounts needs from the build. */
+export interface MountKeyEnv {
+  context: BuildContext;
+  store: Store;
+  /** A built stage's or resolved image's key and layers. */
+  source: (from: StepSource) => { key: string; layers: readonly LayerRef[] } | undefined;
+}
+
 /**
  * What a RUN step's mounts read, for its cache key: the content digest of
- * each context bind/seed source and the key of each stage or image mounted
- * from. Secrets, SSH agents, tmpfs and cache contents are not inputs (as in
- * BuildKit, a cache mount's contents never invalidate the step).
+ * each context bind and of each stage bind's source path (so a change
+ * elsewhere in that stage keeps the step cached, as BuildKit's
+ * testMountRWCache expects), the key of an image (immutable) or of a cache
+ * seed's stage. Secrets, SSH agents, tmpfs and cache contents are not inputs
+ * (as in BuildKit, a cache mount's contents never invalidate the step).
  */
-export async function runMountInputs(
-  step: RunStep,
-  context: BuildContext,
-  sourceKey: (from: StepSource) => string | undefined,
-): Promise<string[]> {
+export async function runMountInputs(step: RunStep, env: MountKeyEnv): Promise<string[]> {
   const out: string[] = [];
   for (const m of step.mounts) {
     if (m.type !== 'bind' && m.type !== 'cache') continue;
     const from = m.from;
     if (!from) continue;
-    const source = m.type === 'bind' ? m.source : m.source ?? '/';
+    const source = cleanPath(m.type === 'bind' ? m.source : m.source ?? '/');
+    const rel = source === '/' ? '.' : source.slice(1);
+    // A missing source fails when the step runs, with the mount's own message.
     if (from.kind === 'context') {
-      const rel = cleanPath(source) === '/' ? '.' : cleanPath(source).slice(1);
-      // A missing source fails when the step runs, with the mount's own message.
-      const h = await context.hashSources([rel]).catch(() => undefined);
+      const h = await env.context.hashSources([rel]).catch(() => undefined);
       out.push(`mount:${m.target}:context:${rel}:${h?.digest ?? 'missing'}`);
+    } else if (from.kind === 'stage' && m.type === 'bind') {
+      out.push(`mount:${m.target}:stage:${rel}:${await stagePathDigest(env, from, rel)}`);
     } else {
-      out.push(`mount:${m.target}:${from.kind}:${cleanPath(source)}:${sourceKey(from) ?? 'unknown'}`);
+      out.push(`mount:${m.target}:${from.kind}:${rel}:${env.source(from)?.key ?? 'unknown'}`);
     }
   }
   return out;
+}
+
+async function stagePathDigest(env: MountKeyEnv, from: StepSource, rel: string): Promise<string> {
+  const layers = env.source(from)?.layers;
+  if (!layers) return 'unknown';
+  if (layers.length === 0) return 'empty';
+  const dir = await mkdtemp(join(env.store.tmpDir, 'mount-key-'));
+  let ov: OverlayMount | undefined;
+  try {
+    ov = await mountOverlay({ lowerDirs: layers.map((l) => env.store.layerDir(l.diffId)).reverse(), target: join(dir, 'merged'), readonly: true });
+    const h = await hashTree(ov.target, [rel], { includeOwners: true, allowEmptyWildcard: false }).catch(() => undefined);
+    return h?.digest ?? 'missing';
+  } finally {
+    await ov?.unmount().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
 }

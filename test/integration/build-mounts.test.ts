@@ -13,7 +13,7 @@ import { existsIn, withRootfs } from '../support/oci-run.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build mounts', 7);
+const tally = new Tally('build mounts', 8);
 
 async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
@@ -191,6 +191,28 @@ describe('RUN --mount builds', { skip }, () => {
     assert.equal(await count(b.result.tags[0]!), '1', 'under --no-cache the cache starts empty');
     const c = await buildWithEvents({ context, tags: ['mounts-nc:3'], buildArgs: { ADD: 'ghi' }, root: env.root });
     assert.equal(await count(c.result.tags[0]!), '2', 'the shared cache has abc + ghi, not def');
+    tally.pass();
+  });
+
+  it('a stage bind is keyed on the content of its source path: an unrelated change in the stage re-runs the stage, not the RUN that mounts it (BuildKit testMountRWCache)', async () => {
+    const df = [
+      'FROM @REGISTRY@/busybox:latest AS build',
+      'ARG CACHEBUST',
+      'RUN mkdir /out && echo first > /out/foo',
+      'RUN echo "$CACHEBUST" > /cachebust',
+      'FROM @REGISTRY@/busybox:latest',
+      'RUN --mount=from=build,src=out,target=/out,rw cat /out/foo > /seen && echo extra > /out/written',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    await buildWithEvents({ context, tags: ['mount-rw-cache:1'], buildArgs: { CACHEBUST: '1' }, root: env.root });
+    const { result, events } = await buildWithEvents({ context, tags: ['mount-rw-cache:2'], buildArgs: { CACHEBUST: '2' }, root: env.root });
+    const ran = steps(events);
+    assert.equal(ran.find((s) => s.name.startsWith('[build') || s.name.includes('/cachebust'))?.cached, false, 'the stage re-ran');
+    assert.equal(ran.find((s) => s.name.includes('--mount=from=build'))?.cached, true, 'the consumer stayed cached');
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.equal(await readIn(fs, '/seen'), 'first\n');
+      assert.equal(await existsIn(fs, '/out'), false, 'rw writes to a stage bind are thrown away');
+    });
     tally.pass();
   });
 
