@@ -53,6 +53,11 @@ function findKey<T>(map: Record<string, T> | undefined, host: string): T | undef
 
 function fromEntry(entry: AuthEntry | undefined): Credentials | undefined {
   if (!entry) return undefined;
+  if (entry.identitytoken) {
+    let username = entry.username ?? '';
+    if (!username && entry.auth) username = Buffer.from(entry.auth, 'base64').toString('utf8').split(':')[0] ?? '';
+    return { username, password: '', identityToken: entry.identitytoken };
+  }
   if (entry.username && entry.password) return { username: entry.username, password: entry.password };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
@@ -88,8 +93,8 @@ async function fromHelper(helper: string, serverUrl: string, env: NodeJS.Process
     throw new StagecraftError('REGISTRY', `credential helper ${program} did not answer with JSON for ${serverUrl}`);
   }
   if (typeof parsed.Username !== 'string' || typeof parsed.Secret !== 'string' || parsed.Secret === '') return undefined;
-  // '<token>' marks an identity (OAuth refresh) token, which needs a flow we do not implement yet.
-  if (parsed.Username === '<token>') return undefined;
+  // '<token>' marks an identity (OAuth2 refresh) token.
+  if (parsed.Username === '<token>') return { username: '', password: '', identityToken: parsed.Secret };
   return { username: parsed.Username, password: parsed.Secret };
 }
 

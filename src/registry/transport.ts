@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
 import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
-import type { CredentialsProvider } from './types.js';
+import type { Credentials, CredentialsProvider } from './types.js';
 
 export interface HttpResponse {
   status: number;
@@ -277,7 +277,7 @@ export class Transport {
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const creds = await this.#opts.credentials?.(opts.registry ?? host);
     if (bearer) return this.#token(host, bearer, opts, creds);
-    if (challenges.some((c) => c.scheme === 'basic') && creds) {
+    if (challenges.some((c) => c.scheme === 'basic') && creds && !creds.identityToken) {
       const header = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
       return { header, expires: Number.MAX_SAFE_INTEGER };
     }
@@ -288,7 +288,7 @@ export class Transport {
     host: string,
     challenge: AuthChallenge,
     opts: RequestOptions,
-    creds: { username: string; password: string } | undefined,
+    creds: Credentials | undefined,
   ): Promise<CachedAuth> {
     const realm = challenge.params.realm;
     const fail = (why: string, status?: number, cause?: unknown): RegistryError =>
@@ -309,13 +309,27 @@ export class Transport {
     for (const s of (scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, accept: 'application/json' };
     // Credentials go to the realm only over TLS (or to a loopback realm).
-    if (creds && (url.protocol === 'https:' || isLoopbackHost(url.host))) {
+    const mayCredential = url.protocol === 'https:' || isLoopbackHost(url.host);
+    let method = 'GET';
+    let form: Uint8Array | undefined;
+    if (creds?.identityToken && mayCredential) {
+      // OAuth2 refresh-token grant, as Docker uses identity tokens.
+      const f = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'stagecraft' });
+      if (challenge.params.service) f.set('service', challenge.params.service);
+      if (scope) f.set('scope', scope);
+      form = Buffer.from(f.toString());
+      method = 'POST';
+      url.search = '';
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      headers['content-length'] = String(form.byteLength);
+    } else if (creds && mayCredential) {
       headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     }
     let res: HttpResponse;
     try {
       const agent = url.protocol === 'https:' ? (await this.#endpoint(url.host)).agent : this.#http;
-      res = await this.#send(url, 'GET', headers, undefined, agent);
+      const body = form;
+      res = await this.#send(url, method, headers, body ? () => body : undefined, agent);
     } catch (e) {
       throw fail(e instanceof Error ? e.message : String(e), undefined, e);
     }

@@ -11,6 +11,12 @@ export type { Descriptor, Digest, ImageConfig, Index, Manifest, Platform };
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * An OAuth2 refresh token (Docker's `identitytoken`, or a helper answering
+   * Username `<token>`): exchanged at the token realm with the
+   * `refresh_token` grant instead of Basic credentials.
+   */
+  identityToken?: string;
 }
 
 /**

@@ -23,6 +23,7 @@ import { startRegistry, startTokenServer, storeTestImage, writeHtpasswd, type Ru
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
 const WRONG = `wrong-${randomBytes(8).toString('hex')}`;
+const REFRESH = `refresh-${randomBytes(8).toString('hex')}`;
 const amd64 = { os: 'linux', architecture: 'amd64' } as const;
 
 /** Captures everything a command writes; `text()` is checked for secrets. */
@@ -58,7 +59,7 @@ describe('registry TLS, login and token auth', () => {
   let tokenReg: RunningRegistry;
   let store: Store;
   let passed = 0;
-  const total = 9;
+  const total = 10;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'stagecraft-tls-'));
@@ -75,7 +76,7 @@ describe('registry TLS, login and token auth', () => {
     await mkdir(join(certsDir, tlsReg.host), { recursive: true });
     await copyFile(ca.caCert, join(certsDir, tlsReg.host, 'ca.crt'));
     plain = await startRegistry();
-    tokens = await startTokenServer({ users: { alice: PASSWORD }, anonymousPull: false, ttlSeconds: 1 });
+    tokens = await startTokenServer({ users: { alice: PASSWORD }, anonymousPull: false, ttlSeconds: 1, refreshTokens: { [REFRESH]: 'alice' } });
     tokenReg = await startRegistry({ auth: { token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle } } });
     store = await Store.open(join(work, 'store'));
   });
@@ -285,12 +286,44 @@ esac
     passed++;
   });
 
+  it('token auth: an identity token in config.json is exchanged with the refresh_token grant', async () => {
+    const configDir = join(work, 'docker-identity');
+    await mkdir(configDir);
+    await writeFile(join(configDir, 'config.json'), JSON.stringify({ auths: { [tokenReg.host]: { auth: Buffer.from('alice:').toString('base64'), identitytoken: REFRESH } } }));
+    const client = new RegistryClient(registryClientOptions({ configDir }));
+    const start = tokens.requests.length;
+    try {
+      const image = await client.resolve(`${tokenReg.host}/team/base:1`, amd64);
+      assert.ok(image.manifestDigest.startsWith('sha256:'));
+    } finally {
+      client.close();
+    }
+    const asked = tokens.requests.slice(start);
+    assert.ok(asked.length > 0);
+    assert.ok(asked.every((q) => q.method === 'POST' && q.user === 'alice' && q.authenticated), JSON.stringify(asked));
+    const bad = join(work, 'docker-identity-bad');
+    await mkdir(bad);
+    await writeFile(join(bad, 'config.json'), JSON.stringify({ auths: { [tokenReg.host]: { identitytoken: WRONG } } }));
+    const denied = new RegistryClient({ ...registryClientOptions({ configDir: bad }), retries: 0 });
+    try {
+      await assert.rejects(denied.resolve(`${tokenReg.host}/team/base:1`, amd64), (e: Error) => {
+        recordError(e);
+        assert.match(e.message, new RegExp(`cannot get a token for ${tokenReg.host}/team/base: token server answered 401 \\(UNAUTHORIZED\\)`));
+        return true;
+      });
+    } finally {
+      denied.close();
+    }
+    passed++;
+  });
+
   it('never shows a password or a token in any output or error above', () => {
     assert.ok(seen.length > 20, 'outputs were recorded');
     assert.ok(tokens.issued.length > 0, 'tokens were issued');
     const all = seen.join('\n');
     assert.ok(!all.includes(PASSWORD), 'password leaked');
     assert.ok(!all.includes(WRONG), 'wrong password leaked');
+    assert.ok(!all.includes(REFRESH), 'identity token leaked');
     assert.ok(!all.includes(Buffer.from(`alice:${PASSWORD}`).toString('base64')), 'basic credentials leaked');
     for (const t of tokens.issued) {
       assert.ok(!all.includes(t), 'a token leaked');

@@ -86,7 +86,7 @@ describe('dockerConfigCredentials', () => {
     const creds = dockerConfigCredentials({ configDir: d, env });
     assert.deepEqual(await creds('docker.io'), { username: 'hub', password: 'hubsecret' });
     assert.equal(await creds('nowhere.example'), undefined);
-    assert.equal(await creds('idtoken.example'), undefined, 'identity tokens are not supported yet');
+    assert.deepEqual(await creds('idtoken.example'), { username: '', password: '', identityToken: 'refresh' }, 'a <token> answer is an identity (refresh) token');
     passed++;
   });
 

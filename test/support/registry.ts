@@ -229,8 +229,10 @@ export async function writeHtpasswd(path: string, users: Record<string, string>)
 export interface TokenRequestRecord {
   scope: string | undefined;
   service: string | undefined;
-  /** The user name when Basic credentials were sent (never the password). */
+  /** The user name when Basic credentials or a refresh token were sent (never the secret). */
   user: string | undefined;
+  /** `POST` for the refresh_token grant; absent for GET (Basic or anonymous). */
+  method?: string;
   /** Whether those credentials were right. */
   authenticated: boolean;
 }
@@ -254,6 +256,8 @@ export interface TokenServerOptions {
   /** Grant `pull` to anonymous clients (like public repositories). Default true. */
   anonymousPull?: boolean;
   ttlSeconds?: number;
+  /** OAuth2 refresh tokens (identity tokens) accepted by `POST /token`, each for a user. */
+  refreshTokens?: Record<string, string>;
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
@@ -283,6 +287,12 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const issued: string[] = [];
 
   const server = createHttpServer((req, res) => {
+    let form = '';
+    req.setEncoding('utf8');
+    req.on('data', (s: string) => { form += s; });
+    req.on('end', () => answer(req, res, form));
+  });
+  const answer = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, form: string): void => {
     const url = new URL(req.url ?? '/', 'http://token');
     if (url.pathname !== '/token') {
       res.writeHead(404).end();
@@ -290,14 +300,22 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     }
     let user: string | undefined;
     let authenticated = false;
+    let scopes = url.searchParams.getAll('scope');
+    let service = url.searchParams.get('service') ?? undefined;
     const auth = req.headers.authorization;
-    if (auth?.startsWith('Basic ')) {
+    if (req.method === 'POST') {
+      const f = new URLSearchParams(form);
+      const owner = f.get('grant_type') === 'refresh_token' ? opts.refreshTokens?.[f.get('refresh_token') ?? ''] : undefined;
+      user = owner ?? '(refresh token)';
+      authenticated = owner !== undefined;
+      scopes = (f.get('scope') ?? '').split(' ').filter(Boolean);
+      service = f.get('service') ?? undefined;
+    } else if (auth?.startsWith('Basic ')) {
       const [u, ...rest] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
       user = u;
       authenticated = u !== undefined && users[u] !== undefined && users[u] === rest.join(':');
     }
-    const scopes = url.searchParams.getAll('scope');
-    requests.push({ scope: scopes.join(' ') || undefined, service: url.searchParams.get('service') ?? undefined, user, authenticated });
+    requests.push({ scope: scopes.join(' ') || undefined, service, user, authenticated, ...(req.method === 'POST' ? { method: 'POST' } : {}) });
     if (user !== undefined && !authenticated) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'wrong user name or password' }] }));
@@ -320,8 +338,10 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     const token = `${header}.${claims}.${signature}`;
     issued.push(token);
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() }));
-  });
+    // The OAuth2 form (POST) answers with access_token only, as token servers do.
+    const body = req.method === 'POST' ? { access_token: token, expires_in: ttl } : { token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() };
+    res.end(JSON.stringify(body));
+  };
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
