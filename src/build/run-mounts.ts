@@ -109,6 +109,7 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
       add({ destination: dir, type: 'bind', source: host, options: [...BIND_OPTS, 'ro'] });
     }
 
+    const targets = plannedTargets(step);
     let sshIndex = 0;
     let sshSockSet = false;
     for (const m of step.mounts) {
@@ -118,7 +119,11 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
           add({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'strictatime', 'mode=1777', ...(m.size !== undefined ? [`size=${m.size}`] : [])] });
           break;
         case 'bind': {
-          const host = await bindSource(env, m.from, m.source, !m.readonly, await scratchDir(), cleanups, m, location);
+          // Mount points of other mounts inside this one are made in a throwaway copy, never in
+          // the context itself (and a read-only view could not take them).
+          const inner = targets.filter((t) => t.path.startsWith(`${m.target}/`));
+          const host = await bindSource(env, m.from, m.source, !m.readonly || inner.length > 0, await scratchDir(), cleanups, m, location);
+          for (const t of inner) await makeMountPoint(host, t.path.slice(m.target.length), t.file);
           add({ destination: m.target, type: 'bind', source: host, options: [...BIND_OPTS, m.readonly ? 'ro' : 'rw'] });
           break;
         }
@@ -190,6 +195,37 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
     .sort((a, b) => depth(a.destination) - depth(b.destination) || a.order - b.order)
     .map(({ order: _o, ...m }) => m);
   return { extraMounts, env: extraEnv, release };
+}
+
+/** Where each mount of the step will be (before they are prepared), and whether it is a file. */
+function plannedTargets(step: RunStep): Array<{ path: string; file: boolean }> {
+  const out = step.files.map((f) => ({ path: posix.dirname(cleanPath(f.path)), file: false }));
+  let ssh = 0;
+  for (const m of step.mounts) {
+    const abs = (t: string): string => cleanPath(t.startsWith('/') ? t : `${step.cwd}/${t}`);
+    if (m.type === 'secret') {
+      const t = m.target ?? (m.env === undefined ? `/run/secrets/${m.id}` : undefined);
+      if (t !== undefined) out.push({ path: abs(t), file: true });
+    } else if (m.type === 'ssh') {
+      out.push({ path: m.target !== undefined ? abs(m.target) : `/run/buildkit/ssh_agent.${ssh}`, file: true });
+      ssh++;
+    } else {
+      out.push({ path: m.target, file: false });
+    }
+  }
+  return out;
+}
+
+/** Create `rel` (a directory, or an empty file) under a bind source when missing, inside that root. */
+async function makeMountPoint(root: string, rel: string, file: boolean): Promise<void> {
+  const host = await resolveInRoot(root, rel);
+  if (await lstat(host).catch(() => undefined)) return;
+  if (!file) {
+    await mkdir(host, { recursive: true, mode: 0o755 });
+    return;
+  }
+  await mkdir(posix.dirname(host), { recursive: true, mode: 0o755 });
+  await writeFile(host, '', { flag: 'a', mode: 0o600 });
 }
 
 /**

@@ -76,6 +76,7 @@ describe('RUN --mount builds', { skip }, () => {
       'RUN --mount=target=/ctx cat /ctx/hello.txt > /from-context && ls /ctx > /ctx-list && (touch /ctx/new 2>/dev/null && echo writable || echo read-only) > /ctx-ro',
       'RUN --mount=type=bind,source=hello.txt,target=/one/hello cat /one/hello > /single-file',
       'RUN --mount=type=bind,target=/w,rw touch /w/written && ls /w > /rw-list',
+      'RUN --mount=target=/src --mount=type=cache,target=/src/build/cache --mount=type=secret,id=s,target=/src/s touch /src/build/cache/x && ls /src > /nested-list',
     ].join('\n');
     const context = await contextWith(env, { Dockerfile: df, 'hello.txt': 'hello from context\n', 'secret.key': 'ignored\n', '.dockerignore': 'secret.key\n' });
     const { result } = await buildWithEvents({ context, tags: ['mounts-bind:1'], root: env.root });
@@ -92,6 +93,12 @@ describe('RUN --mount builds', { skip }, () => {
     });
     assert.equal((await readFile(join(context, 'hello.txt'), 'utf8')), 'hello from context\n');
     assert.equal(await existsIn(context, 'written'), false, 'rw writes never reach the context');
+    assert.equal(await existsIn(context, 'build'), false, 'mount points inside a context bind are not made in the context');
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      const nested = (await readIn(fs, '/nested-list')).split('\n').filter(Boolean);
+      assert.ok(nested.includes('hello.txt') && nested.includes('build'), `nested: ${nested.join(' ')}`);
+      assert.equal(await existsIn(fs, '/src'), false);
+    });
     // Unchanged: all cached. Changing the mounted file re-runs the steps that mount the context.
     const again = await buildWithEvents({ context, tags: ['mounts-bind:2'], root: env.root });
     assert.ok(steps(again.events).filter((s) => s.name.startsWith('RUN')).every((s) => s.cached), 'an unchanged rebuild is cached');
