@@ -16,7 +16,8 @@ import { Limiter } from './limiter.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
 import { isLoopbackHost, readText, Transport, type HttpResponse } from './transport.js';
 import type { BlobProgress, BlobSink, RegistryClientOptions, ResolvedImage } from './types.js';
-import { VerifyingStream, verifyBytes } from './verify.js';
+import { verifyBytes } from './verify.js';
+import { downloadBlob } from './blob-download.js';
 
 /** Manifests larger than this are refused (Docker uses the same bound). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -262,61 +263,11 @@ export class RegistryClient {
     return results.map((r) => (r as PromiseFulfilledResult<BlobFetchResult>).value);
   }
 
-  /**
-   * One download of a blob into the sink, through one VerifyingStream. When
-   * the connection drops part way and the registry serves ranges, the rest is
-   * asked for with `Range: bytes=N-` and appended, so the digest check spans
-   * the whole blob; otherwise the error goes up and the caller starts over.
-   */
-  async #streamOnce(ref: Reference, site: Site, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<void> {
-    const verifier = new VerifyingStream(desc.digest, desc.size, `layer ${desc.digest} of ${ref.name}`);
-    let current = await this.#blobResponse(ref, site, desc.digest);
-    let received = 0;
-    const pump = async (): Promise<void> => {
-      for (let resumes = 0; ; ) {
-        try {
-          for await (const chunk of current.body) {
-            const b = chunk as Buffer;
-            received += b.length;
-            opts.onProgress?.(desc, received);
-            if (verifier.destroyed) return;
-            if (!verifier.write(b)) {
-              await new Promise<void>((r) => {
-                const done = (): void => { verifier.off('drain', done); verifier.off('close', done); r(); };
-                verifier.on('drain', done);
-                verifier.on('close', done);
-              });
-            }
-          }
-          verifier.end();
-          return;
-        } catch (e) {
-          if (verifier.destroyed || !isRetryableNetworkError(e) || resumes >= this.#retries || received === 0) throw e;
-          if (current.headers['accept-ranges'] !== 'bytes' && current.status !== 206) throw e;
-          resumes++;
-          await new Promise((r) => setTimeout(r, this.#retryBaseMs * 2 ** (resumes - 1)));
-          const next = await this.#blobResponse(ref, site, desc.digest, received);
-          if (next.status !== 206 || !String(next.headers['content-range'] ?? '').startsWith(`bytes ${received}-`)) {
-            next.body.resume();
-            throw e;
-          }
-          current = next;
-        }
-      }
-    };
-    const pumping = pump().catch((e: unknown) => { verifier.destroy(e as Error); });
-    try {
-      await sink.put(desc, verifier);
-    } catch (e) {
-      current.body.destroy();
-      await pumping;
-      throw e;
-    }
-    await pumping;
-    if (!verifier.readableEnded) {
-      current.body.destroy();
-      throw new StagecraftError('INTERNAL', `blob sink returned before reading ${desc.digest} to its end; nothing verified`);
-    }
+  /** One download of a blob into the sink (resumed with Range when cut; see ./blob-download.ts). */
+  #streamOnce(ref: Reference, site: Site, desc: Descriptor, sink: BlobSink, opts: FetchBlobOptions): Promise<void> {
+    return downloadBlob(desc, sink, `layer ${desc.digest} of ${ref.name}`, (from) => this.#blobResponse(ref, site, desc.digest, from), {
+      resumes: this.#retries, retryBaseMs: this.#retryBaseMs, onProgress: opts.onProgress,
+    });
   }
 
   /** Runs a request-and-read-body step again when the connection drops while the body arrives. */
