@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
+import { requestToken, type CachedAuth } from './token.js';
 import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
 import type { Credentials, CredentialsProvider } from './types.js';
 
@@ -98,10 +99,6 @@ function drain(body: IncomingMessage): void {
   body.on('error', () => undefined);
 }
 
-interface CachedAuth {
-  header: string;
-  expires: number;
-}
 
 /** How requests reach one host: scheme and agent; `probing` while an insecure host may yet turn out to be plain HTTP. */
 interface Endpoint {
@@ -284,71 +281,14 @@ export class Transport {
     return undefined;
   }
 
-  async #token(
-    host: string,
-    challenge: AuthChallenge,
-    opts: RequestOptions,
-    creds: Credentials | undefined,
-  ): Promise<CachedAuth> {
-    const realm = challenge.params.realm;
-    const fail = (why: string, status?: number, cause?: unknown): RegistryError =>
-      new RegistryError('REGISTRY', `cannot get a token for ${host}${opts.repository ? `/${opts.repository}` : ''}: ${why}`, {
-        registry: host, repository: opts.repository, status, cause, retryable: status !== undefined && isRetryableStatus(status),
-        hint: status === 401 || status === 403 ? 'check the credentials for this registry' : undefined,
-      });
-    let url: URL;
-    try {
-      url = new URL(realm ?? '');
-    } catch {
-      throw fail(`the registry's auth challenge has no usable realm`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail(`token realm scheme ${url.protocol} is not http(s)`);
-    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    const scope = opts.scope ?? challenge.params.scope;
-    // One `scope` parameter per resource, as Docker sends them.
-    for (const s of (scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', s);
-    const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, accept: 'application/json' };
-    // Credentials go to the realm only over TLS (or to a loopback realm).
-    const mayCredential = url.protocol === 'https:' || isLoopbackHost(url.host);
-    let method = 'GET';
-    let form: Uint8Array | undefined;
-    if (creds?.identityToken && mayCredential) {
-      // OAuth2 refresh-token grant, as Docker uses identity tokens.
-      const f = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'stagecraft' });
-      if (challenge.params.service) f.set('service', challenge.params.service);
-      if (scope) f.set('scope', scope);
-      form = Buffer.from(f.toString());
-      method = 'POST';
-      url.search = '';
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers['content-length'] = String(form.byteLength);
-    } else if (creds && mayCredential) {
-      headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    }
-    let res: HttpResponse;
-    try {
-      const agent = url.protocol === 'https:' ? (await this.#endpoint(url.host)).agent : this.#http;
-      const body = form;
-      res = await this.#send(url, method, headers, body ? () => body : undefined, agent);
-    } catch (e) {
-      throw fail(e instanceof Error ? e.message : String(e), undefined, e);
-    }
-    const text = await readText(res.body);
-    if (res.status !== 200) {
-      const code = parseErrorBody(text)[0]?.code;
-      throw fail(`token server answered ${res.status}${code ? ` (${code})` : ''}`, res.status);
-    }
-    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw fail('token server answer is not JSON', res.status);
-    }
-    const token = typeof body.token === 'string' && body.token ? body.token : body.access_token;
-    if (typeof token !== 'string' || token === '') throw fail('token server answer has no token', res.status);
-    const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
-    // Refresh a little before the server's expiry (10 s, or a quarter of a short lifetime).
-    return { header: `Bearer ${token}`, expires: Date.now() + (ttl - Math.min(10, ttl / 4)) * 1000 };
+  async #token(host: string, challenge: AuthChallenge, opts: RequestOptions, creds: Credentials | undefined): Promise<CachedAuth> {
+    return requestToken(host, challenge, opts, creds, {
+      userAgent: this.#opts.userAgent,
+      send: async (url, method, headers, body) => {
+        const agent = url.protocol === 'https:' ? (await this.#endpoint(url.host)).agent : this.#http;
+        return this.#send(url, method, headers, body ? () => body : undefined, agent);
+      },
+    });
   }
 
   /** Sends a request, following redirects; Authorization only ever goes to the original origin. */
