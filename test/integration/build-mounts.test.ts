@@ -13,7 +13,7 @@ import { existsIn, withRootfs } from '../support/oci-run.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build mounts', 8);
+const tally = new Tally('build mounts', 9);
 
 async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
@@ -145,6 +145,19 @@ describe('RUN --mount builds', { skip }, () => {
       'RUN <<EOF cat > /hd-stdin',
       'fed to stdin',
       'EOF',
+      // BuildKit testRunShebangHeredoc: the shebang interpreter runs the body; <<- strips tabs first.
+      'RUN ln -s busybox /bin/awk',
+      'RUN <<-EOF',
+      '\t#!/bin/awk -f',
+      '\tBEGIN { print "foo" > "/hd-awk" }',
+      '\tEOF',
+      // BuildKit testRunComplexHeredoc: two heredocs in one command, across a line continuation.
+      "RUN cat <<EOF1 | tr '[:upper:]' '[:lower:]' > /hd-out1; \\",
+      "  cat <<EOF2 | tr '[:lower:]' '[:upper:]' > /hd-out2",
+      'hello WORLD',
+      'EOF1',
+      'HELLO WORLD',
+      'EOF2',
     ].join('\n');
     const context = await contextWith(env, { Dockerfile: df });
     const { result } = await buildWithEvents({ context, tags: ['mounts-heredoc:1'], root: env.root });
@@ -152,9 +165,12 @@ describe('RUN --mount builds', { skip }, () => {
       assert.equal(await readIn(fs, '/hd-plain'), 'plain\nroot\n');
       assert.equal(await readIn(fs, '/hd-shebang'), 'shebang /dev/pipes/EOF\n');
       assert.equal(await readIn(fs, '/hd-stdin'), 'fed to stdin\n');
+      assert.equal(await readIn(fs, '/hd-awk'), 'foo\n');
+      assert.equal(await readIn(fs, '/hd-out1'), 'hello world\n');
+      assert.equal(await readIn(fs, '/hd-out2'), 'HELLO WORLD\n');
       assert.equal(await existsIn(fs, '/dev/pipes'), false);
       const runs = (image.config.history ?? []).map((h) => h.created_by ?? '').filter((c) => c.startsWith('RUN'));
-      assert.equal(runs.length, 3, runs.join('\n'));
+      assert.equal(runs.length, 6, runs.join('\n'));
     });
     tally.pass();
   });
@@ -223,11 +239,44 @@ describe('RUN --mount builds', { skip }, () => {
     tally.pass();
   });
 
+  it('sharing=locked serialises parallel stages on one cache; nested cache mounts in parallel stages work (BuildKit testCacheMountParallel)', async () => {
+    const writer = (name: string): string =>
+      `RUN --mount=type=cache,id=lk,target=/c,sharing=locked echo ${name}-start >> /c/log && sleep 1 && echo ${name}-end >> /c/log && touch /done-${name}`;
+    const df = [
+      'FROM @REGISTRY@/busybox:latest AS a',
+      writer('a'),
+      'RUN --mount=type=cache,target=/foo/bar --mount=type=cache,target=/foo/bar/baz touch /foo/bar/baz/a',
+      'FROM @REGISTRY@/busybox:latest AS b',
+      writer('b'),
+      'RUN --mount=type=cache,target=/foo/bar --mount=type=cache,target=/foo/bar/baz touch /foo/bar/baz/b',
+      'FROM @REGISTRY@/busybox:latest',
+      'COPY --from=a /done-a /',
+      'COPY --from=b /done-b /',
+      'RUN --mount=type=cache,id=lk,target=/c cat /c/log > /log',
+      'RUN --mount=type=cache,target=/foo/bar/baz ls /foo/bar/baz > /baz',
+    ].join('\n');
+    const context = await contextWith(env, { Dockerfile: df });
+    const { result } = await buildWithEvents({ context, tags: ['mounts-locked:1'], root: env.root, jobs: 2 });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      const log = (await readIn(fs, '/log')).split('\n').filter(Boolean);
+      assert.equal(log.length, 4, log.join(' '));
+      const first = log[0]!.split('-')[0]!;
+      const second = first === 'a' ? 'b' : 'a';
+      assert.deepEqual(log, [`${first}-start`, `${first}-end`, `${second}-start`, `${second}-end`], 'one writer at a time');
+      assert.deepEqual((await readIn(fs, '/baz')).split('\n').filter(Boolean).sort(), ['a', 'b']);
+    });
+    tally.pass();
+  });
+
   it('mount errors: a missing context source and a missing stage path fail with the line; a cache source symlinked outside the cache is refused', async () => {
     const missing = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=source=nope.txt,target=/x cat /x\n' });
     const f1 = await buildFailure({ context: missing, root: env.root });
     assert.match(String((f1.error as Error).message), /nope\.txt not found in the build context/);
     assert.equal((f1.error as { location?: { startLine: number } }).location?.startLine, 2);
+    const noPath = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest AS s\nFROM @REGISTRY@/busybox:latest\nRUN --mount=from=s,source=/nope,target=/x true\n' });
+    const f3 = await buildFailure({ context: noPath, root: env.root });
+    assert.match(String((f3.error as Error).message), /\/nope not found in stage s/);
+    assert.equal((f3.error as { location?: { startLine: number } }).location?.startLine, 3);
     const escape = await contextWith(env, {
       Dockerfile: [
         'FROM @REGISTRY@/busybox:latest',
