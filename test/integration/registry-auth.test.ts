@@ -15,7 +15,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Descriptor, Digest } from '../../src/oci/index.js';
-import { dockerConfigCredentials, RegistryClient, RegistryError, type BlobSink, type Credentials } from '../../src/registry/index.js';
+import { dockerConfigCredentials, pushBlob, RegistryClient, RegistryError, type BlobSink, type Credentials } from '../../src/registry/index.js';
+import { parseReference } from '../../src/reference/index.js';
+import { sha256 } from '../../src/oci/index.js';
+import { Readable as ReadableStream } from 'node:stream';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { hostPlatform, pushBaseImages } from '../support/base-images.js';
 import { startRegistry, startTokenServer, writeHtpasswd, type RunningRegistry, type TokenServer } from '../support/registry.js';
 
@@ -74,7 +78,7 @@ describe('registry authentication', () => {
   let privateTokens: TokenServer;
   let privateBearer: RunningRegistry;
   let passed = 0;
-  const total = 8;
+  const total = 9;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'stagecraft-auth-'));
@@ -272,6 +276,32 @@ describe('registry authentication', () => {
       assert.deepEqual(image.config.parsed.config?.Cmd, ['sh']);
     } finally {
       client.close();
+    }
+    passed++;
+  });
+
+  it('never sends Authorization to an upload URL the registry puts on another host', async () => {
+    const a = await startFaultProxy(basic);
+    const b = await startFaultProxy(basic);
+    a.add({ method: 'POST', path: /\/blobs\/uploads\/$/, fault: { kind: 'location', host: b.host }, times: Infinity });
+    const client = new RegistryClient({ credentials: (h) => (h === a.host ? { username: 'alice', password: PASSWORD } : undefined), retries: 0 });
+    try {
+      const data = randomBytes(2000);
+      const desc = { mediaType: 'application/octet-stream', digest: sha256(data), size: data.length };
+      await assert.rejects(pushBlob(client, parseReference(`${a.host}/elsewhere:1`), desc, async () => ReadableStream.from([data])), (e: unknown) => {
+        assert.ok(e instanceof RegistryError);
+        assert.equal(e.status, 401, 'the other host (the same registry behind another port) wanted credentials it did not get');
+        assertNoSecret(e, PASSWORD);
+        return true;
+      });
+      assert.ok(a.log.some((l) => l.method === 'POST' && l.authorized), 'the registry host itself got credentials');
+      const atB = b.log.filter((l) => l.method === 'PUT');
+      assert.ok(atB.length > 0, 'the upload went to the other host');
+      assert.ok(b.log.every((l) => !l.authorized), 'no Authorization header reached the other host');
+    } finally {
+      client.close();
+      await a.stop();
+      await b.stop();
     }
     passed++;
   });

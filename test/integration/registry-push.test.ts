@@ -34,7 +34,7 @@ describe('registry push', () => {
   let store: Store;
   let client: RegistryClient;
   let passed = 0;
-  const total = 10;
+  const total = 11;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'stagecraft-push-'));
@@ -170,6 +170,22 @@ describe('registry push', () => {
     assert.equal(r.digest, src.manifestDigest, 'nothing recompressed: same manifest bytes');
     assert.ok(r.blobs.slice(0, 2).every((b) => b.result === 'exists'), 'the origin repository has every blob');
     assert.ok(r.blobs.slice(2).every((b) => b.result === 'mounted'), 'the new repository mounts them');
+    passed++;
+  });
+
+  it('makes a Docker manifest list when every image is Docker v2 schema 2, keeping their manifests', async () => {
+    const refs = await pushBaseImages(reg.host, ['busybox:latest'], { format: 'v2s2', repoSuffix: '-docker' });
+    const ref = parseReference(refs['busybox:latest']);
+    const src = await pullImage(client, store, ref, platform);
+    await store.tag(ref.toString(), src.manifestDigest as Digest);
+    const r = await pushIndex(store, `${reg.host}/docker-list:1`, [ref.toString()], { client });
+    assert.equal(r.mediaType, MediaType.dockerManifestList);
+    const got = await get(`${reg.url}/v2/docker-list/manifests/1`, ACCEPT_ALL);
+    assert.equal(got.type, MediaType.dockerManifestList);
+    const list = parseIndex(got.body);
+    assert.equal(list.manifests[0]!.mediaType, MediaType.dockerManifest);
+    assert.equal(list.manifests[0]!.digest, src.manifestDigest, 'the Docker manifest went up unchanged');
+    assert.equal((await client.resolve(`${reg.host}/docker-list:1`, platform)).manifestDigest, src.manifestDigest);
     passed++;
   });
 

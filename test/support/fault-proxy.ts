@@ -16,7 +16,9 @@ export type Fault =
   /** Forward, with the byte at `offset` of the response body inverted. */
   | { kind: 'flip'; offset: number }
   /** Wait `delayMs` before forwarding (a server slower than the client's timeout, or just slow). */
-  | { kind: 'slow'; delayMs: number };
+  | { kind: 'slow'; delayMs: number }
+  /** Forward, with the Location header pointed at another `host:port` (e.g. an upload URL on another host). */
+  | { kind: 'location'; host: string };
 
 export interface FaultRule {
   /** Which requests: method and URL path tested against this. */
@@ -31,6 +33,8 @@ export interface ProxyLogEntry {
   method: string;
   url: string;
   range: string | undefined;
+  /** Whether the request carried an Authorization header (never its value). */
+  authorized: boolean;
   /** The fault applied, if any. */
   fault: Fault['kind'] | undefined;
 }
@@ -51,8 +55,14 @@ export async function startFaultProxy(target: { host: string; url: string }): Pr
 
   const forward = (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void => {
     const up = request(`${target.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      if (!fault || fault.kind === 'slow') {
+      const headers = { ...r.headers };
+      if (fault?.kind === 'location' && headers.location) {
+        const u = new URL(headers.location, target.url);
+        u.host = fault.host;
+        headers.location = u.toString();
+      }
+      res.writeHead(r.statusCode ?? 502, headers);
+      if (!fault || fault.kind === 'slow' || fault.kind === 'location') {
         r.pipe(res);
         return;
       }
@@ -86,7 +96,7 @@ export async function startFaultProxy(target: { host: string; url: string }): Pr
     const rule = rules.find((r) => r.left > 0 && r.path.test(path) && (!r.method || r.method === req.method));
     if (rule) rule.left--;
     const fault = rule?.fault;
-    log.push({ method: req.method ?? '', url: req.url ?? '', range: req.headers.range, fault: fault?.kind });
+    log.push({ method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorized: req.headers.authorization !== undefined, fault: fault?.kind });
     if (fault?.kind === 'status') {
       req.resume();
       const headers: Record<string, string> = { 'content-type': 'application/json' };
