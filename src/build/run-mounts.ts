@@ -160,6 +160,7 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
             add({ destination: target.startsWith('/') ? cleanPath(target) : cleanPath(`${step.cwd}/${target}`), type: 'bind', source: file, options: [...BIND_OPTS, 'noexec', 'ro'] });
           }
           if (m.env !== undefined) extraEnv.push(`${m.env}=${value.toString('utf8')}`);
+          value.fill(0); // the bytes are not needed any more; do not leave them in the heap
           break;
         }
         case 'ssh': {

@@ -13,7 +13,7 @@ import { existsIn, withRootfs } from '../support/oci-run.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build mounts', 9);
+const tally = new Tally('build mounts', 10);
 
 async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
@@ -264,6 +264,18 @@ describe('RUN --mount builds', { skip }, () => {
       const second = first === 'a' ? 'b' : 'a';
       assert.deepEqual(log, [`${first}-start`, `${first}-end`, `${second}-start`, `${second}-end`], 'one writer at a time');
       assert.deepEqual((await readIn(fs, '/baz')).split('\n').filter(Boolean).sort(), ['a', 'b']);
+    });
+    tally.pass();
+  });
+
+  it('ONBUILD RUN --mount=type=cache shares the cache of the child\'s own cache mount (BuildKit testOnBuildWithCacheMount)', async () => {
+    const parent = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nONBUILD RUN --mount=type=cache,target=/onbuild-cache echo from-trigger >> /onbuild-cache/log\n' });
+    await buildWithEvents({ context: parent, tags: ['onbuild-mount-parent:1'], root: env.root });
+    const child = await contextWith(env, { Dockerfile: 'FROM onbuild-mount-parent:1\nRUN --mount=type=cache,target=/onbuild-cache cat /onbuild-cache/log > /log\n' });
+    const { result } = await buildWithEvents({ context: child, tags: ['onbuild-mount-child:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.equal(await readIn(fs, '/log'), 'from-trigger\n');
+      assert.equal(await existsIn(fs, '/onbuild-cache'), false);
     });
     tally.pass();
   });
