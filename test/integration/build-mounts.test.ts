@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsIn, withRootfs } from '../support/oci-run.js';
@@ -280,7 +280,7 @@ describe('RUN --mount builds', { skip }, () => {
     tally.pass();
   });
 
-  it('mount errors: a missing context source and a missing stage path fail with the line; a cache source symlinked outside the cache is refused', async () => {
+  it('mount errors and escapes: a missing context source and a missing stage path fail with the line; a context symlink or .. never binds a host file; a cache source symlinked outside the cache is refused', async () => {
     const missing = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=source=nope.txt,target=/x cat /x\n' });
     const f1 = await buildFailure({ context: missing, root: env.root });
     assert.match(String((f1.error as Error).message), /nope\.txt not found in the build context/);
@@ -289,6 +289,15 @@ describe('RUN --mount builds', { skip }, () => {
     const f3 = await buildFailure({ context: noPath, root: env.root });
     assert.match(String((f3.error as Error).message), /\/nope not found in stage s/);
     assert.equal((f3.error as { location?: { startLine: number } }).location?.startLine, 3);
+    // Context escape: a symlink in the context (or ..) never leads a bind source to a host file.
+    const linked = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=source=hostlink,target=/x cat /x > /got\nRUN --mount=source=../../../etc/hostname,target=/y cat /y > /got2\n' });
+    await symlink('/etc/hostname', join(linked, 'hostlink'));
+    const f4 = await buildFailure({ context: linked, root: env.root });
+    assert.match(String((f4.error as Error).message), /\/hostlink not found in the build context/);
+    await rm(join(linked, 'hostlink'));
+    await writeFile(join(linked, 'Dockerfile'), `FROM ${env.host}/busybox:latest\nRUN --mount=source=../../../etc/hostname,target=/y cat /y > /got2\n`);
+    const f5 = await buildFailure({ context: linked, root: env.root });
+    assert.match(String((f5.error as Error).message), /\/etc\/hostname not found in the build context/);
     const escape = await contextWith(env, {
       Dockerfile: [
         'FROM @REGISTRY@/busybox:latest',
