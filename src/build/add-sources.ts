@@ -49,6 +49,8 @@ export interface FetchOptions {
   checksum?: string | undefined;
   keepGitDir?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** Looks up build secrets: HTTP_AUTH_HEADER_<host> / HTTP_AUTH_TOKEN_<host> authenticate URL fetches. */
+  secret?: ((id: string) => Promise<Buffer | undefined>) | undefined;
 }
 
 /** 'url' or 'git' for a remote ADD source, undefined for a local path. */
@@ -121,9 +123,10 @@ function parseChecksum(checksum: string): string {
 
 async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource> {
   const want = opts.checksum ? parseChecksum(opts.checksum) : undefined;
+  const headers = await authHeaders(src, opts.secret);
   let res: Response;
   try {
-    res = await fetch(src, { redirect: 'follow', ...(opts.signal ? { signal: opts.signal } : {}) });
+    res = await fetch(src, { redirect: 'follow', headers, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (e) {
     throw new StagecraftError('NOT_FOUND', `ADD ${src}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
   }
@@ -150,6 +153,26 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
   const t = lm ? Date.parse(lm) : NaN;
   if (Number.isFinite(t)) await utimes(file, t / 1000, t / 1000);
   return { kind: 'url', dir, name, digest };
+}
+
+/**
+ * `Authorization` for a URL from the build's secrets, as BuildKit takes them:
+ * HTTP_AUTH_HEADER_<host> is the whole header value, HTTP_AUTH_TOKEN_<host> a
+ * bearer token. The value goes only into the request header.
+ */
+async function authHeaders(src: string, secret: FetchOptions['secret']): Promise<Record<string, string>> {
+  if (!secret) return {};
+  let host: string;
+  try {
+    host = new URL(src).hostname;
+  } catch {
+    return {};
+  }
+  const header = await secret(`HTTP_AUTH_HEADER_${host}`);
+  if (header) return { authorization: header.toString('utf8').trim() };
+  const token = await secret(`HTTP_AUTH_TOKEN_${host}`);
+  if (token) return { authorization: `Bearer ${token.toString('utf8').trim()}` };
+  return {};
 }
 
 function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefined } = {}): Promise<string> {
@@ -218,7 +241,7 @@ export interface SourceGroup {
 export async function addSourceGroups(
   step: { sources: string[]; inline: unknown[]; dest: string; workdir: string; checksum?: string | undefined; keepGitDir?: boolean | undefined; unpack?: boolean | undefined },
   local: Omit<SourceGroup, 'unpackArchives'>,
-  opts: { tmpDir: string; scope: object; signal?: AbortSignal | undefined },
+  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret'>,
 ): Promise<SourceGroup[]> {
   const remote = step.sources.filter((s) => remoteKind(s) !== undefined);
   if (remote.length === 0) return [{ ...local, unpackArchives: step.inline.length === 0 && step.unpack !== false }];
@@ -231,7 +254,7 @@ export async function addSourceGroups(
   const locals = local.sources.filter((s) => remoteKind(s) === undefined);
   if (locals.length > 0) groups.push({ ...local, sources: locals, unpackArchives: step.inline.length === 0 && step.unpack !== false });
   for (const src of remote) {
-    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, scope: opts.scope, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    const f = await fetchRemote(src, { ...opts, checksum: step.checksum, keepGitDir: step.keepGitDir });
     groups.push({ srcRoot: f.dir, sources: [f.name], keepOwners: false, unpackArchives: f.kind === 'url' && step.unpack === true });
   }
   return groups;
@@ -240,12 +263,12 @@ export async function addSourceGroups(
 /** The cache-key inputs of an ADD's remote sources: each one's content digest (URL) or commit (git). */
 export async function remoteInputs(
   step: { sources: string[]; checksum?: string | undefined; keepGitDir?: boolean | undefined },
-  opts: { tmpDir: string; scope: object; signal?: AbortSignal | undefined },
+  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret'>,
 ): Promise<string[]> {
   const out: string[] = [];
   for (const src of step.sources) {
     if (remoteKind(src) === undefined) continue;
-    const f = await fetchRemote(src, { tmpDir: opts.tmpDir, scope: opts.scope, checksum: step.checksum, keepGitDir: step.keepGitDir, signal: opts.signal });
+    const f = await fetchRemote(src, { ...opts, checksum: step.checksum, keepGitDir: step.keepGitDir });
     out.push(`${src} ${f.digest}`);
   }
   return out;

@@ -18,10 +18,11 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { existsIn, withRootfs } from '../support/oci-run.js';
 import { Store } from '../../src/store/index.js';
+import { parseSecretFlag } from '../../src/build/secrets.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build add', 6);
+const tally = new Tally('build add', 7);
 
 async function contextWith(env: BuildEnv, files: Record<string, string | Buffer>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-add-'));
@@ -35,11 +36,17 @@ async function contextWith(env: BuildEnv, files: Record<string, string | Buffer>
 
 const sh = (cmd: string, cwd: string): string => execFileSync('sh', ['-c', cmd], { cwd, encoding: 'utf8' });
 
-/** A static file server on 127.0.0.1 over `root`, with Last-Modified from `lastModified` and a request log. */
+const PRIVATE_TOKEN = `tok-${Date.now().toString(36)}-private`;
+
+/** A static file server on 127.0.0.1 (paths under /private/ need `Authorization: Bearer PRIVATE_TOKEN`) over `root`, with Last-Modified from `lastModified` and a request log. */
 async function serve(root: string, lastModified: Date): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(req.url ?? '');
+    if ((req.url ?? '').startsWith('/private/') && req.headers.authorization !== `Bearer ${PRIVATE_TOKEN}`) {
+      res.writeHead(401).end();
+      return;
+    }
     const rel = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]!)).replace(/^(\.\.\/)+/, '');
     const p = join(root, rel);
     lstat(p).then((st) => {
@@ -155,6 +162,31 @@ describe('ADD builds', { skip }, () => {
     const missing = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD ${web.url}/nope.txt /x\n` });
     const g = await buildFailure({ context: missing, root: env.root });
     assert.match((g.error as Error).message, /nope\.txt: invalid response status 404/);
+    tally.pass();
+  });
+
+  it('URL auth: HTTP_AUTH_TOKEN_<host> from --secret authenticates the fetch; without it the server refuses; the token is nowhere in the store or the events', async () => {
+    await mkdir(join(webRoot, 'private'), { recursive: true });
+    await writeFile(join(webRoot, 'private/p.txt'), 'private file\n');
+    const context = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD ${web.url}/private/p.txt /p.txt\n` });
+    const denied = await buildFailure({ context, root: env.root });
+    assert.match((denied.error as Error).message, /invalid response status 401/);
+    process.env.SC_ADD_TOKEN = PRIVATE_TOKEN;
+    try {
+      const { result, events } = await buildWithEvents({ context, tags: ['add-auth:1'], root: env.root, secrets: [parseSecretFlag('id=HTTP_AUTH_TOKEN_127.0.0.1,env=SC_ADD_TOKEN')] });
+      await withRootfs(env.root, result.tags[0]!, async (fs) => {
+        assert.equal(await readFile(join(fs, 'p.txt'), 'utf8'), 'private file\n');
+      });
+      assert.ok(!JSON.stringify(events).includes(PRIVATE_TOKEN));
+      const hits: string[] = [];
+      for (const rel of await readdir(env.root, { recursive: true })) {
+        const p = join(env.root, rel);
+        if ((await lstat(p)).isFile() && (await readFile(p)).includes(PRIVATE_TOKEN)) hits.push(p);
+      }
+      assert.deepEqual(hits, [], 'the token is in no file of the store');
+    } finally {
+      delete process.env.SC_ADD_TOKEN;
+    }
     tally.pass();
   });
 
