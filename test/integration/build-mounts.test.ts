@@ -158,6 +158,13 @@ describe('RUN --mount builds', { skip }, () => {
       'EOF1',
       'HELLO WORLD',
       'EOF2',
+      // A non-root USER can run a shebang heredoc (the bound directory is 0755, the file 0755).
+      'RUN mkdir /as-nobody && chown nobody /as-nobody',
+      'USER nobody',
+      'RUN <<EOF',
+      '#!/bin/sh',
+      'id -un > /as-nobody/who',
+      'EOF',
     ].join('\n');
     const context = await contextWith(env, { Dockerfile: df });
     const { result } = await buildWithEvents({ context, tags: ['mounts-heredoc:1'], root: env.root });
@@ -168,9 +175,10 @@ describe('RUN --mount builds', { skip }, () => {
       assert.equal(await readIn(fs, '/hd-awk'), 'foo\n');
       assert.equal(await readIn(fs, '/hd-out1'), 'hello world\n');
       assert.equal(await readIn(fs, '/hd-out2'), 'HELLO WORLD\n');
+      assert.equal(await readIn(fs, '/as-nobody/who'), 'nobody\n');
       assert.equal(await existsIn(fs, '/dev/pipes'), false);
       const runs = (image.config.history ?? []).map((h) => h.created_by ?? '').filter((c) => c.startsWith('RUN'));
-      assert.equal(runs.length, 6, runs.join('\n'));
+      assert.equal(runs.length, 8, runs.join('\n'));
     });
     tally.pass();
   });
