@@ -178,7 +178,7 @@ async function uploadOnce(
 }
 
 /** Re-slices a stream into chunks of exactly `size` bytes (the last may be shorter). */
-async function* chunks(source: Readable, size: number): AsyncGenerator<Uint8Array> {
+export async function* chunks(source: Readable, size: number): AsyncGenerator<Uint8Array> {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunk size must be a positive integer, got ${size}`);
   let parts: Buffer[] = [];
   let have = 0;
