@@ -51,6 +51,8 @@ export interface FetchOptions {
   signal?: AbortSignal | undefined;
   /** Looks up build secrets: HTTP_AUTH_HEADER_<host> / HTTP_AUTH_TOKEN_<host> authenticate URL fetches. */
   secret?: ((id: string) => Promise<Buffer | undefined>) | undefined;
+  /** The `--ssh default` agent socket for git over ssh (as BuildKit, only an agent given with --ssh is used). */
+  sshAgent?: (() => string | undefined) | undefined;
 }
 
 /** 'url' or 'git' for a remote ADD source, undefined for a local path. */
@@ -175,11 +177,13 @@ async function authHeaders(src: string, secret: FetchOptions['secret']): Promise
   return {};
 }
 
-function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefined } = {}): Promise<string> {
+function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefined; sshAuthSock?: string | undefined } = {}): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' };
+  delete env.SSH_AUTH_SOCK;
+  if (opts.sshAuthSock) env.SSH_AUTH_SOCK = opts.sshAuthSock;
   return new Promise((resolve, reject) => {
     execFile('git', args, {
-      cwd: opts.cwd, maxBuffer: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}),
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
+      cwd: opts.cwd, maxBuffer: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}), env,
     }, (err, stdout, stderr) => {
       if (err) reject(new Error(String(stderr).trim().split('\n').pop() || err.message));
       else resolve(String(stdout));
@@ -194,10 +198,11 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
   const { remote, ref, subdir } = gitFragment(src);
   const dir = await scratch(opts.tmpDir);
   const repo = join(dir, 'repo');
+  const sshAuthSock = opts.sshAgent?.();
   try {
-    await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal });
+    await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal, sshAuthSock });
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
-    await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal }).catch(() => undefined);
+    await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal, sshAuthSock }).catch(() => undefined);
   } catch (e) {
     throw new StagecraftError('NOT_FOUND', `ADD ${src}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });
   }
@@ -241,7 +246,7 @@ export interface SourceGroup {
 export async function addSourceGroups(
   step: { sources: string[]; inline: unknown[]; dest: string; workdir: string; checksum?: string | undefined; keepGitDir?: boolean | undefined; unpack?: boolean | undefined },
   local: Omit<SourceGroup, 'unpackArchives'>,
-  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret'>,
+  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret' | 'sshAgent'>,
 ): Promise<SourceGroup[]> {
   const remote = step.sources.filter((s) => remoteKind(s) !== undefined);
   if (remote.length === 0) return [{ ...local, unpackArchives: step.inline.length === 0 && step.unpack !== false }];
@@ -263,7 +268,7 @@ export async function addSourceGroups(
 /** The cache-key inputs of an ADD's remote sources: each one's content digest (URL) or commit (git). */
 export async function remoteInputs(
   step: { sources: string[]; checksum?: string | undefined; keepGitDir?: boolean | undefined },
-  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret'>,
+  opts: Pick<FetchOptions, 'tmpDir' | 'scope' | 'signal' | 'secret' | 'sshAgent'>,
 ): Promise<string[]> {
   const out: string[] = [];
   for (const src of step.sources) {

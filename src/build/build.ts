@@ -318,7 +318,7 @@ async function runStage(r: StageRun): Promise<StageOutput> {
           // ADD URLs and git repositories: their content digest or commit (fetched once, add-sources.ts).
           const local = step.isAdd ? step.sources.filter((s) => remoteKind(s) === undefined) : step.sources;
           if (local.length > 0 || !step.isAdd) inputs.push((await r.context.hashSources(local, { excludes: step.excludes, parents: step.parents })).digest);
-          if (step.isAdd) inputs.push(...(await remoteInputs(step, { tmpDir: store.tmpDir, scope: r.context, signal: r.signal, secret: (id) => r.secrets.secret(id) })));
+          if (step.isAdd) inputs.push(...(await remoteInputs(step, { tmpDir: store.tmpDir, scope: r.context, signal: r.signal, secret: (id) => r.secrets.secret(id), sshAgent: () => r.secrets.sshSockets('default')?.[0] })));
         } catch (e) {
           emit({ type: 'step-error', id, message: (e as Error).message });
           throw relocated(e, planned.location);

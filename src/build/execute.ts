@@ -173,7 +173,7 @@ export async function executeCopy(
     try {
       // ADD: local archives unpacked, URLs and git repositories fetched (add-sources.ts).
       const groups = step.isAdd
-        ? await addSourceGroups(step, { srcRoot, sources, keepOwners, ignore }, { tmpDir: ctx.store.tmpDir, scope: ctx.context, signal: ctx.signal, secret: ctx.secrets ? (id) => ctx.secrets!.secret(id) : undefined })
+        ? await addSourceGroups(step, { srcRoot, sources, keepOwners, ignore }, { tmpDir: ctx.store.tmpDir, scope: ctx.context, signal: ctx.signal, secret: ctx.secrets ? (id) => ctx.secrets!.secret(id) : undefined, sshAgent: () => ctx.secrets?.sshSockets('default')?.[0] })
         : [{ srcRoot, sources, keepOwners, ignore, unpackArchives: false }];
       for (const g of groups) {
         const s = await copy({

@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { existsIn, withRootfs } from '../support/oci-run.js';
 import { Store } from '../../src/store/index.js';
-import { parseSecretFlag } from '../../src/build/secrets.js';
+import { parseSecretFlag, parseSshFlag } from '../../src/build/secrets.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build add', 7);
+const tally = new Tally('build add', 8);
 
 async function contextWith(env: BuildEnv, files: Record<string, string | Buffer>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-add-'));
@@ -229,6 +229,34 @@ describe('ADD builds', { skip }, () => {
     const wrong = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD --checksum=deadbeef ${repo} /x\n` });
     const f = await buildFailure({ context: wrong, root: env.root });
     assert.match((f.error as Error).message, new RegExp(`expected checksum to match deadbeef, got ${commit}`));
+    tally.pass();
+  });
+
+  it('git over ssh: git uses the --ssh default agent, and no agent without --ssh (as BuildKit); ssh itself is a local stand-in running git-upload-pack', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'stagecraft-add-gitssh-'));
+    env.scratch.push(work);
+    sh('git -c init.defaultBranch=main init -q src && echo over-ssh > src/f && git -C src add f && git -C src -c user.name=t -c user.email=t@t commit -q -m one && git clone -q --bare src repo.git', work);
+    // GIT_SSH_COMMAND stand-in: records the agent it was given, then runs the remote command locally.
+    await writeFile(join(work, 'fake-ssh'), `#!/bin/sh\necho "agent=$SSH_AUTH_SOCK" >> ${join(work, 'ssh.log')}\nfor last; do :; done\nexec sh -c "$last"\n`);
+    await chmod(join(work, 'fake-ssh'), 0o755);
+    const context = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD git@localhost:${join(work, 'repo.git')} /viassh\n` });
+    const saved = { cmd: process.env.GIT_SSH_COMMAND, sock: process.env.SSH_AUTH_SOCK };
+    process.env.GIT_SSH_COMMAND = join(work, 'fake-ssh');
+    process.env.SSH_AUTH_SOCK = '/host/agent/not-for-builds';
+    try {
+      const { result } = await buildWithEvents({ context, tags: ['add-gitssh:1'], root: env.root, ssh: [parseSshFlag(`default=${join(work, 'agent.sock')}`)] });
+      await withRootfs(env.root, result.tags[0]!, async (fs) => {
+        assert.equal(await readFile(join(fs, 'viassh/f'), 'utf8'), 'over-ssh\n');
+      });
+      await buildWithEvents({ context, tags: ['add-gitssh:2'], root: env.root, noCache: true });
+    } finally {
+      if (saved.cmd === undefined) delete process.env.GIT_SSH_COMMAND; else process.env.GIT_SSH_COMMAND = saved.cmd;
+      if (saved.sock === undefined) delete process.env.SSH_AUTH_SOCK; else process.env.SSH_AUTH_SOCK = saved.sock;
+    }
+    const log = (await readFile(join(work, 'ssh.log'), 'utf8')).split('\n').filter(Boolean);
+    assert.ok(log.length >= 2, log.join(' | '));
+    assert.equal(log[0], `agent=${join(work, 'agent.sock')}`, 'the --ssh default agent');
+    assert.equal(log.at(-1), 'agent=', 'without --ssh, not the host agent');
     tally.pass();
   });
 
