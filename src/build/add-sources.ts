@@ -198,7 +198,8 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
   const { remote, ref, subdir } = gitFragment(src);
   const dir = await scratch(opts.tmpDir);
   const repo = join(dir, 'repo');
-  const sshAuthSock = opts.sshAgent?.();
+  const overSsh = /^git@|^ssh:\/\//i.test(remote);
+  const sshAuthSock = overSsh ? opts.sshAgent?.() : undefined;
   try {
     await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal, sshAuthSock });
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
