@@ -73,6 +73,11 @@ export function urlFileName(src: string): string {
   return base === '' || base === '.' || base === '/' ? '__unnamed__' : decodeURIComponent(base);
 }
 
+/** A source for messages: credentials in the URL (`https://user:token@host/...`) are never printed. */
+export function redact(src: string): string {
+  return src.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+}
+
 /** `#ref:subdir` of a git source. */
 export function gitFragment(src: string): { remote: string; ref: string; subdir: string } {
   const hash = src.indexOf('#');
@@ -130,11 +135,11 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
   try {
     res = await fetch(src, { redirect: 'follow', headers, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (e) {
-    throw new StagecraftError('NOT_FOUND', `ADD ${src}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
+    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
-    throw new StagecraftError('NOT_FOUND', `ADD ${src}: invalid response status ${res.status}`, { hint: 'the URL must answer 200 without authentication' });
+    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: invalid response status ${res.status}`, { hint: 'the URL must answer 200 without authentication' });
   }
   const dir = await scratch(opts.tmpDir);
   const name = urlFileName(src);
@@ -148,7 +153,7 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
   const digest = `sha256:${hash.digest('hex')}`;
   if (want && want !== digest) {
     await rm(dir, { recursive: true, force: true });
-    throw new StagecraftError('DIGEST', `ADD ${src}: checksum mismatch: expected ${want}, got ${digest}`, { hint: 'the file changed on the server, or --checksum is wrong' });
+    throw new StagecraftError('DIGEST', `ADD ${redact(src)}: checksum mismatch: expected ${want}, got ${digest}`, { hint: 'the file changed on the server, or --checksum is wrong' });
   }
   await chmod(file, 0o600);
   const lm = res.headers.get('last-modified');
@@ -177,6 +182,10 @@ async function authHeaders(src: string, secret: FetchOptions['secret']): Promise
   return {};
 }
 
+function redactAll(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
+}
+
 function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefined; sshAuthSock?: string | undefined } = {}): Promise<string> {
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' };
   delete env.SSH_AUTH_SOCK;
@@ -185,7 +194,7 @@ function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefi
     execFile('git', args, {
       cwd: opts.cwd, maxBuffer: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}), env,
     }, (err, stdout, stderr) => {
-      if (err) reject(new Error(String(stderr).trim().split('\n').pop() || err.message));
+      if (err) reject(new Error(redactAll(String(stderr).trim().split('\n').pop() || err.message)));
       else resolve(String(stdout));
     });
   });
@@ -193,7 +202,7 @@ function git(args: string[], opts: { cwd?: string; signal?: AbortSignal | undefi
 
 async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource> {
   if (!findExecutable('git')) {
-    throw new StagecraftError('UNSUPPORTED', `ADD ${src} needs git on this machine`, { hint: 'apt-get install git' });
+    throw new StagecraftError('UNSUPPORTED', `ADD ${redact(src)} needs git on this machine`, { hint: 'apt-get install git' });
   }
   const { remote, ref, subdir } = gitFragment(src);
   const dir = await scratch(opts.tmpDir);
@@ -205,11 +214,11 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
     await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal, sshAuthSock }).catch(() => undefined);
   } catch (e) {
-    throw new StagecraftError('NOT_FOUND', `ADD ${src}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });
+    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });
   }
   const commit = (await git(['rev-parse', 'HEAD'], { cwd: repo })).trim();
   if (opts.checksum && !commit.startsWith(opts.checksum)) {
-    throw new StagecraftError('DIGEST', `ADD ${src}: expected checksum to match ${opts.checksum}, got ${commit}`, { hint: '--checksum of a git source is a commit SHA (or a prefix of it)' });
+    throw new StagecraftError('DIGEST', `ADD ${redact(src)}: expected checksum to match ${opts.checksum}, got ${commit}`, { hint: '--checksum of a git source is a commit SHA (or a prefix of it)' });
   }
   if (!opts.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
   await normalizeModes(repo);

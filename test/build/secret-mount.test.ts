@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildSecrets, parseSecretFlag, parseSshFlag, type SecretSpec } from '../../src/build/secrets.js';
-import { gitFragment, remoteKind, urlFileName } from '../../src/build/add-sources.js';
+import { gitFragment, redact, remoteKind, urlFileName } from '../../src/build/add-sources.js';
 
 let passed = 0;
 const TOTAL = 5;
@@ -101,6 +101,10 @@ describe('secret and ADD source parsing', () => {
       ['http://example.com/a%20b', 'a b'],
     ];
     for (const [src, want] of names) assert.equal(urlFileName(src), want, src);
+    // Credentials in a source URL never reach a message.
+    assert.equal(redact('https://user:s3cret@example.com/r.git#main'), 'https://***@example.com/r.git#main');
+    assert.equal(redact('https://example.com/a@b'), 'https://example.com/a@b');
+    assert.equal(redact('git@github.com:u/r.git'), 'git@github.com:u/r.git');
     passed++;
   });
 
