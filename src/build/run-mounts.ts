@@ -23,7 +23,7 @@
  *           directory (/dev/pipes), as BuildKit mounts them
  */
 import { existsSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
@@ -38,7 +38,7 @@ import type { Store } from '../store/index.js';
 import { acquireCacheDir } from './cache-mounts.js';
 import type { LayerRef } from './images.js';
 import type { BuildSecrets } from './secrets.js';
-import { startAgentProxy } from './ssh-forward.js';
+import { startAgentProxy, startKeyAgent } from './ssh-forward.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
 
@@ -174,7 +174,16 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
           const dir = await mkdtemp(join(tmpdir(), 'stagecraft-ssh-'));
           cleanups.push(() => rm(dir, { recursive: true, force: true }));
           await chmod(dir, 0o711);
-          const proxy = await startAgentProxy(join(dir, 'agent.sock'), agents, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+          // Key files (--ssh default=/path/key.pem) go into a private agent for this step.
+          const keys: string[] = [];
+          const sockets: string[] = [];
+          for (const a of agents) ((await stat(a).catch(() => undefined))?.isFile() ? keys : sockets).push(a);
+          if (keys.length > 0) {
+            const keyAgent = await startKeyAgent(join(dir, 'keys.sock'), keys, env.signal);
+            cleanups.push(() => keyAgent.close());
+            sockets.push(keyAgent.path);
+          }
+          const proxy = await startAgentProxy(join(dir, 'agent.sock'), sockets, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
           cleanups.push(() => proxy.close());
           const target = m.target !== undefined ? cleanPath(m.target.startsWith('/') ? m.target : `${step.cwd}/${m.target}`) : `/run/buildkit/ssh_agent.${n}`;
           add({ destination: target, type: 'bind', source: proxy.path, options: [...BIND_OPTS] });

@@ -4,9 +4,12 @@
  * agent's own socket) lets the socket carry the mount's uid/gid/mode
  * (BuildKit's defaults 0:0 0600) without touching the user's agent socket.
  * With several agent sockets for one id, connections go to the first that
- * answers.
+ * answers. Key files given to --ssh are loaded into a private ssh-agent for
+ * the step (startKeyAgent), which the proxy then forwards to.
  */
-import { chmod, chown } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, chown, lstat } from 'node:fs/promises';
+import { StagecraftError } from '../errors.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export interface AgentProxy {
@@ -60,4 +63,49 @@ export async function startAgentProxy(path: string, agents: readonly string[], o
       server.close(() => resolve());
     }),
   };
+}
+
+export interface KeyAgent {
+  /** The agent's socket, holding the keys. */
+  path: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `--ssh default=/path/key.pem`: a private ssh-agent for one step, loaded
+ * with the key files (unencrypted keys only, as BuildKit), on `sockPath`.
+ */
+export async function startKeyAgent(sockPath: string, keys: readonly string[], signal?: AbortSignal): Promise<KeyAgent> {
+  const agent = spawn('ssh-agent', ['-D', '-a', sockPath], { stdio: 'ignore' });
+  const close = async (): Promise<void> => {
+    if (agent.exitCode === null && agent.signalCode === null) {
+      const gone = new Promise((r) => agent.once('exit', r));
+      agent.kill();
+      await gone;
+    }
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      agent.once('error', (e) => reject(new StagecraftError('RUNTIME', `--ssh with key files needs ssh-agent: ${e.message}`, { hint: 'apt-get install openssh-client' })));
+      const started = Date.now();
+      const poll = (): void => {
+        if (signal?.aborted) { reject(signal.reason); return; }
+        lstat(sockPath).then(() => resolve(), () => {
+          if (Date.now() - started > 10_000) reject(new StagecraftError('RUNTIME', 'ssh-agent did not start'));
+          else setTimeout(poll, 20);
+        });
+      };
+      poll();
+    });
+    await new Promise<void>((resolve, reject) => {
+      execFile('ssh-add', ['-q', ...keys], { env: { ...process.env, SSH_AUTH_SOCK: sockPath, SSH_ASKPASS: '/bin/false', SSH_ASKPASS_REQUIRE: 'force', DISPLAY: '' }, timeout: 10_000 }, (err, _o, stderr) => {
+        if (err) reject(new StagecraftError('USAGE', `--ssh: cannot load key ${keys.join(', ')}: ${String(stderr).trim().split('\n').pop() ?? err.message}`, { hint: 'pass an unencrypted private key, or an agent socket that holds the key' }));
+        else resolve();
+      });
+    });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { path: sockPath, close };
 }

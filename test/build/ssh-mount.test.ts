@@ -6,15 +6,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgentProxy } from '../../src/build/ssh-forward.js';
+import { startAgentProxy, startKeyAgent } from '../../src/build/ssh-forward.js';
 
 const noAgent = spawnSync('ssh-agent', ['-h']).error ? 'ssh-agent is not installed (apt-get install openssh-client)' : undefined;
 let passed = 0;
-const TOTAL = 2;
+const TOTAL = 3;
 
 function sshAddList(sock: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -56,6 +56,30 @@ describe('ssh agent proxy', { skip: noAgent }, () => {
       assert.notEqual(r.code, 0, r.out);
       assert.doesNotMatch(r.out, /no identities/i, `no agent answered, so none can report identities: ${r.out}`);
       await proxy.close();
+      passed++;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('key files: a private agent holds an unencrypted key (ssh-add -l through the proxy lists it) and is gone after close(); an encrypted key is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stagecraft-ssh-key-'));
+    try {
+      const key = join(dir, 'id_ed25519');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stagecraft-test', '-f', key]);
+      const fingerprint = execFileSync('ssh-keygen', ['-lf', `${key}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+      const agent = await startKeyAgent(join(dir, 'keys.sock'), [key]);
+      const proxy = await startAgentProxy(join(dir, 'proxy.sock'), [agent.path], { uid: 0, gid: 0, mode: 0o600 });
+      const listed = await sshAddList(proxy.path);
+      assert.equal(listed.code, 0, listed.out);
+      assert.ok(listed.out.includes(fingerprint), listed.out);
+      await proxy.close();
+      await agent.close();
+      const after = await sshAddList(agent.path);
+      assert.notEqual(after.code, 0, 'the agent is gone');
+      const locked = join(dir, 'locked');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'passphrase', '-f', locked]);
+      await assert.rejects(startKeyAgent(join(dir, 'locked.sock'), [locked]), /cannot load key/);
       passed++;
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -148,7 +148,7 @@ describe('RUN --mount=type=secret|ssh builds', { skip }, () => {
     tally.pass();
   });
 
-  it('ssh mounts: SSH_AUTH_SOCK points at a socket at the default path (or target, with uid/mode); a required agent that is missing fails', async (t) => {
+  it('ssh mounts: SSH_AUTH_SOCK points at a socket at the default path (or target, with uid/mode); a key file works through a private agent; a required agent that is missing fails', async (t) => {
     if (spawnSync('ssh-agent', ['-h']).error) {
       t.skip('ssh-agent is not installed (apt-get install openssh-client)');
       return;
@@ -175,6 +175,15 @@ describe('RUN --mount=type=secret|ssh builds', { skip }, () => {
         assert.equal(await existsIn(fs, '/run/buildkit'), false);
         assert.equal(await existsIn(fs, '/tmp/agent.sock'), false);
       });
+      // A key file instead of an agent: a private agent for the step holds it.
+      const key = join(dir, 'id_ed25519');
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+      const keyed = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo key-agent > /k\n' });
+      const k = await buildWithEvents({ context: keyed, tags: ['ssh:key'], root: env.root, ssh: [parseSshFlag(`default=${key}`)] });
+      await withRootfs(env.root, k.result.tags[0]!, async (fs) => {
+        assert.equal((await readFile(join(fs, 'k'), 'utf8')).trim(), 'key-agent');
+      });
+      assert.deepEqual(await filesContaining(env.root, await readFile(key)), [], 'the private key is in no file of the store');
       const needs = await contextWith(env, { Dockerfile: 'FROM @REGISTRY@/busybox:latest\nRUN --mount=type=ssh,id=deploy,required=true true\n' });
       const f = await buildFailure({ context: needs, root: env.root, ssh: [parseSshFlag(`default=${sock}`)] });
       assert.match((f.error as Error).message, /no SSH agent deploy/);
