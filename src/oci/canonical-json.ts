@@ -16,7 +16,9 @@ function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : sortKeys(x)));
   if (v !== null && typeof v === 'object') {
     const src = v as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
+    // A null-prototype object, so a "__proto__" key is kept as data (JSON
+    // can carry one) instead of replacing the prototype.
+    const out: Record<string, unknown> = Object.create(null);
     for (const k of Object.keys(src).sort()) {
       const x = src[k];
       if (x !== undefined) out[k] = sortKeys(x);
