@@ -84,6 +84,26 @@ interface StageOutput {
 const DEFAULT_ROOT = '/var/lib/stagecraft';
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  try {
+    return await buildUnlabelled(opts);
+  } catch (e) {
+    throw withDockerfileName(e, opts.dockerfile ?? 'Dockerfile');
+  }
+}
+
+/**
+ * Every location in a build error is a range in the Dockerfile; name that
+ * file as the user gave it (`-f ci/Dockerfile.prod:3`) where the frontend or
+ * a step left the file out. The error object keeps its class and cause.
+ */
+function withDockerfileName(e: unknown, file: string): unknown {
+  if (e instanceof StagecraftError && e.location && e.location.file === undefined) {
+    (e as { location: StagecraftError['location'] }).location = { ...e.location, file };
+  }
+  return e;
+}
+
+async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit: EventSink = opts.onEvent ?? (() => undefined);
   const contextDir = resolve(opts.context);
@@ -123,7 +143,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // Images: every base and COPY --from image of a needed stage, resolved once.
   const imageTasks = new Map<string, Task<ImageSource>>();
   const imageTaskId = (ref: string): string => `image:${normalizeRef(ref).toString()}`;
-  const addImage = (ref: string, stage: PlannedStage): string => {
+  const addImage = (ref: string, location: PlannedStage['location']): string => {
     const id = imageTaskId(ref);
     if (!imageTasks.has(id)) {
       imageTasks.set(id, {
@@ -133,7 +153,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           const t0 = Date.now();
           emit({ type: 'resolve-start', ref });
           const src = await resolveImage(store, client, ref, platform).catch((e: unknown) => {
-            throw relocated(e, stage.location);
+            throw relocated(e, location);
           });
           emit({ type: 'resolve-done', ref, digest: src.manifestDigest, layers: src.layers.length, pulledBytes: src.pulledBytes, durationMs: Date.now() - t0 });
           return src;
@@ -146,10 +166,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const stageTasks: Array<Task<StageOutput>> = [];
   for (const st of needed) {
     const deps: string[] = [];
-    if (st.base.kind === 'image') deps.push(addImage(st.base.ref, st));
+    // A missing base image is reported at its FROM line, not the whole stage.
+    if (st.base.kind === 'image') deps.push(addImage(st.base.ref, stages.stages[st.index]!.from.location));
     if (st.base.kind === 'stage') deps.push(`stage:${st.base.index}`);
     for (const d of st.dependsOn) if (!deps.includes(`stage:${d}`)) deps.push(`stage:${d}`);
-    for (const ref of st.imageDeps) deps.push(addImage(ref, st));
+    for (const ref of st.imageDeps) deps.push(addImage(ref, st.location));
     stageTasks.push({
       id: `stage:${st.index}`,
       deps: [...new Set(deps)],

@@ -111,7 +111,7 @@ async function notFound(root: string, rel: string, opts: ResolveSourcesOptions):
       names = [];
     }
     const near = suggest(c, names);
-    if (near.length > 0) hint = `did you mean ${near.map((n) => `"${joinRel(dirRel, n)}"`).join(' or ')}?`;
+    if (near.length > 0) hint = `did you mean ${near.map((n) => `"/${joinRel(dirRel, n)}"`).join(' or ')}?`;
     break;
   }
   return new StagecraftError('COPY', `"/${rel}": not found in ${where}`, { hint });
