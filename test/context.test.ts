@@ -185,6 +185,6 @@ describe('hashTree for stage sources', () => {
   });
   it('missing sources fail like COPY does', async () => {
     const d = dir({ 'app/bin': 'elf' });
-    await assert.rejects(hashTree(d, ['/app/bni'], { rootName: 'stage build' }), (e) => isStagecraftError(e) && e.message === '"/app/bni": not found in stage build' && e.hint === 'did you mean "app/bin"?');
+    await assert.rejects(hashTree(d, ['/app/bni'], { rootName: 'stage build' }), (e) => isStagecraftError(e) && e.message === '"/app/bni": not found in stage build' && e.hint === 'did you mean "/app/bin"?');
   });
 });

@@ -108,8 +108,8 @@ describe('copy: sources and destinations (BuildKit rules)', () => {
   });
 
   it('a missing source names the path and suggests a near match', async () => {
-    await assert.rejects(run(['fo.txt'], '/'), (e) => isStagecraftError(e) && e.message === '"/fo.txt": not found in build context' && e.hint === 'did you mean "foo.txt"?');
-    await assert.rejects(run(['dir/sub/c'], '/'), (e) => isStagecraftError(e) && /"\/dir\/sub\/c": not found/.test(e.message) && e.hint === 'did you mean "dir/sub/b"?');
+    await assert.rejects(run(['fo.txt'], '/'), (e) => isStagecraftError(e) && e.message === '"/fo.txt": not found in build context' && e.hint === 'did you mean "/foo.txt"?');
+    await assert.rejects(run(['dir/sub/c'], '/'), (e) => isStagecraftError(e) && /"\/dir\/sub\/c": not found/.test(e.message) && e.hint === 'did you mean "/dir/sub/b"?');
   });
 
   it('a wildcard under a missing directory fails', async () => {
