@@ -16,7 +16,7 @@ import { parseStages } from '../dockerfile/instructions/index.js';
 import { platformFromNode, formatPlatform, parsePlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import { dispatchStage, parseTrigger, planGraph, progressPrefix, type DispatchResult, type GraphResult } from '../plan/index.js';
 import type { BuildRequest, HistoryEntry, PlannedStage, StepSource } from '../plan/types.js';
-import { RegistryClient } from '../registry/index.js';
+import { RegistryClient, registryClientOptions } from '../registry/index.js';
 import { detectRuntime, type OciRuntime, type RuntimeName } from '../runtime/detect.js';
 import { Store } from '../store/index.js';
 import { sizeSummary, type StageSize } from '../report/size.js';
@@ -44,6 +44,12 @@ export interface BuildOptions {
   /** `os/arch[/variant]`; default the host. */
   platform?: string | undefined;
   insecureRegistries?: string[] | undefined;
+  /** Mirrors for docker.io (`https://mirror.example`), tried in order before the origin. */
+  registryMirrors?: string[] | undefined;
+  /** Per-registry CAs, `<certsDir>/<host:port>/ca.crt` (default /etc/docker/certs.d, env STAGECRAFT_CERTS_DIR). */
+  certsDir?: string | undefined;
+  /** Directory of Docker's config.json with registry credentials (default $DOCKER_CONFIG, else ~/.docker). */
+  dockerConfigDir?: string | undefined;
   runtime?: RuntimeName | undefined;
   /** Steps running at once (default: the number of cores). */
   jobs?: number | undefined;
@@ -130,7 +136,9 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   emit({ type: 'build-start', dockerfile: file, context: contextDir, target: graph.stages[graph.target]!.displayName, stages: needed.map((s) => s.displayName) });
 
   const store = await Store.open(opts.root ?? DEFAULT_ROOT);
-  const client = new RegistryClient({ insecureRegistries: opts.insecureRegistries ?? [] });
+  const client = new RegistryClient(registryClientOptions({
+    insecureRegistry: opts.insecureRegistries, registryMirror: opts.registryMirrors, certsDir: opts.certsDir, configDir: opts.dockerConfigDir,
+  }));
   const context = await BuildContext.open(contextDir, {
     dockerfilePath,
     statCachePath: join(store.root, 'context-cache', `${createHash('sha256').update(contextDir).digest('hex').slice(0, 32)}.json`),

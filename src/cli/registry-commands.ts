@@ -4,14 +4,12 @@
  * process streams) so tests can read it; no credential or token is ever
  * written there.
  */
-import { normalizeRef } from '../build/images.js';
+import { push } from '../build/push.js';
 import { StagecraftError } from '../errors.js';
 import { DEFAULT_REGISTRY, parseReference } from '../reference/index.js';
 import {
-  dockerConfigCredentials, eraseCredentials, pushImage, RegistryClient, storeCredentials, type Credentials, type PushEvent, type PushResult, type RegistryClientOptions,
+  eraseCredentials, RegistryClient, registryClientOptions, storeCredentials, type Credentials, type PushEvent, type PushResult, type RegistryFlags,
 } from '../registry/index.js';
-
-import { Store } from '../store/index.js';
 
 export interface CommandIo {
   stdout: { write(s: string): unknown };
@@ -22,27 +20,8 @@ export interface CommandIo {
 
 const processIo = (): CommandIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
 
-/** Flags shared by build, push, login: `--insecure-registry`, `--registry-mirror`, certs and config dirs. */
-export interface RegistryFlags {
-  insecureRegistry?: string[];
-  registryMirror?: string[];
-  /** Default /etc/docker/certs.d (env STAGECRAFT_CERTS_DIR). */
-  certsDir?: string;
-  /** Default $DOCKER_CONFIG, else ~/.docker. */
-  configDir?: string;
-}
-
-/** RegistryClient options from the flags: Docker's config.json credentials, certs.d, insecure hosts, mirrors. */
-export function registryClientOptions(f: RegistryFlags, env: NodeJS.ProcessEnv = process.env): RegistryClientOptions {
-  const o: RegistryClientOptions = {
-    insecureRegistries: f.insecureRegistry ?? [],
-    registryMirrors: f.registryMirror ?? [],
-    credentials: dockerConfigCredentials({ ...(f.configDir !== undefined ? { configDir: f.configDir } : {}), env }),
-  };
-  const certsDir = f.certsDir ?? env.STAGECRAFT_CERTS_DIR;
-  if (certsDir !== undefined) o.certsDir = certsDir;
-  return o;
-}
+/** Flags shared by build, push, login, and the client options they make (src/registry/client-options.ts). */
+export { registryClientOptions, type RegistryFlags } from '../registry/index.js';
 
 export interface PushCommandOptions extends RegistryFlags {
   /** Layer compression for built layers. Default gzip. */
@@ -59,18 +38,13 @@ export interface PushCommandOptions extends RegistryFlags {
  */
 export async function pushCommand(root: string, refs: string[], opts: PushCommandOptions = {}, io: CommandIo = processIo()): Promise<PushResult> {
   if (refs.length === 0) throw new StagecraftError('USAGE', 'push needs an image reference', { hint: 'stagecraft push registry.example/app:1' });
-  const names = refs.map((r) => normalizeRef(r).toString());
-  const store = await Store.open(root);
   const onEvent = (e: PushEvent): void => {
     if (opts.quiet || e.kind !== 'blob') return;
     const word = e.result === 'exists' ? 'Layer already exists' : e.result === 'mounted' ? 'Mounted' : 'Pushed';
     io.stdout.write(`${e.digest.slice(7, 19)}: ${word}\n`);
   };
-  const result = await pushImage(store, names, {
-    clientOptions: registryClientOptions(opts),
-    onEvent,
-    ...(opts.compression ? { compression: opts.compression } : {}),
-    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+  const result = await push(refs, {
+    root, insecureRegistries: opts.insecureRegistry, certsDir: opts.certsDir, dockerConfigDir: opts.configDir, compression: opts.compression, chunkSize: opts.chunkSize, onEvent,
   });
   for (const r of result.references) {
     const ref = parseReference(r);

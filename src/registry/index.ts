@@ -10,3 +10,4 @@ export { pushImage, pushIndex, pushableImage, type LocalImages, type PushEvent, 
 export { mirrorHost, type Site } from './client.js';
 export { DEFAULT_CERTS_DIR, hostMode, readHostTls, type HostMode, type HostTls } from './tls-config.js';
 export { DOCKER_HUB_SERVER, eraseCredentials, serverKey, storeCredentials, type CredentialStoreOptions, type StoredIn } from './credential-store.js';
+export { registryClientOptions, type RegistryFlags } from './client-options.js';
