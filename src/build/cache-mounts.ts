@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StagecraftError } from '../errors.js';
@@ -163,4 +163,48 @@ export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Pr
       throw e;
     }
   }
+}
+
+export interface CacheMountsPruned {
+  /** Cache ids (directories) removed. */
+  removed: number;
+  /** Caches left because a running build holds one of their slots. */
+  inUse: number;
+}
+
+/**
+ * `prune --all`: every RUN cache mount under <root>/cache-mounts goes, except
+ * one a live build holds a slot of (its `*.lock` names a running pid). Each
+ * is renamed aside first, so a build starting now makes a fresh one.
+ */
+export async function clearCacheMounts(storeRoot: string): Promise<CacheMountsPruned> {
+  const root = join(storeRoot, 'cache-mounts');
+  const names = await readdir(root).catch(() => [] as string[]);
+  const out: CacheMountsPruned = { removed: 0, inUse: 0 };
+  for (const name of names) {
+    if (name.startsWith('.gone-')) {
+      await rm(join(root, name), { recursive: true, force: true });
+      continue;
+    }
+    const dir = join(root, name);
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    let held = false;
+    for (const e of entries.filter((x) => x.endsWith('.lock'))) {
+      const owner = Number((await readFile(join(dir, e), 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) held = true;
+    }
+    if (held) {
+      out.inUse++;
+      continue;
+    }
+    const gone = join(root, `.gone-${name}-${process.pid}`);
+    try {
+      await rename(dir, gone);
+    } catch {
+      continue; // removed meanwhile
+    }
+    await rm(gone, { recursive: true, force: true });
+    out.removed++;
+  }
+  return out;
 }

@@ -94,8 +94,8 @@ export function program(): Command {
 
   cmd
     .command('prune')
-    .description('remove blobs and layers no tag needs (and, with --all, the build cache)')
-    .option('-a, --all', 'also drop the build cache')
+    .description('remove blobs and layers no tag needs (and, with --all, the build cache and RUN cache mounts)')
+    .option('-a, --all', 'also drop the build cache and RUN cache mounts')
     .action(async (o, c: Command) => {
       const { pruneCommand } = await import('./store-commands.js');
       await pruneCommand(storeRoot(c.optsWithGlobals()), o);

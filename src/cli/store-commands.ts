@@ -148,5 +148,12 @@ export async function rmiCommand(root: string, refs: string[]): Promise<void> {
 export async function pruneCommand(root: string, o: { all?: boolean }): Promise<void> {
   const store = await Store.open(root);
   const r = await store.prune({ all: o.all ?? false });
+  // The build cache includes RUN --mount=type=cache directories (not content-addressed, so not in the GC).
+  if (o.all) {
+    const { clearCacheMounts } = await import('../build/cache-mounts.js');
+    const c = await clearCacheMounts(root);
+    out(JSON.stringify({ ...r, cacheMountsRemoved: c.removed, ...(c.inUse > 0 ? { cacheMountsInUse: c.inUse } : {}) }));
+    return;
+  }
   out(JSON.stringify(r));
 }
