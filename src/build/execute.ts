@@ -217,11 +217,12 @@ export async function executeMkdir(
     await mkdir(workDir);
     mount = await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') });
     const root = mount.target;
+    // BuildKit's FileOp mkdir for USER: a name found in the image's passwd gives its uid and
+    // primary gid, a numeric uid alone gives uid:uid, and a name that is not there gives root.
     let owner = { uid: 0, gid: 0 };
     if (step.user !== '') {
       try {
-        const u = await resolveUser(root, step.user);
-        owner = { uid: u.uid, gid: u.gid };
+        owner = (await resolveChown(root, step.user, { missing: 'root' })) ?? owner;
       } catch (e) {
         throw located(e, location);
       }

@@ -73,12 +73,13 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
   if (opts.upperDir) await fs.mkdir(opts.upperDir, { recursive: true });
   if (opts.workDir) await fs.mkdir(opts.workDir, { recursive: true });
 
-  // Scratch: the symlink dir, and an empty lower when we need one. Overlay
-  // needs at least one lower, and two when there is no upper.
+  // Scratch: the symlink dir, and empty lowers when we need them. Overlay
+  // needs at least one lower, and two when there is no upper (a read-only
+  // mount of an empty stage gets two distinct empty lowers).
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'stagecraft-ovl-'));
-  let emptyLower: string | undefined;
-  if (lowers.length === 0 || (readonly && lowers.length === 1)) {
-    emptyLower = path.join(scratch, 'empty');
+  const minimum = readonly ? 2 : 1;
+  for (let n = 0; lowers.length < minimum; n++) {
+    const emptyLower = path.join(scratch, `empty${n}`);
     await fs.mkdir(emptyLower);
     lowers.push(emptyLower);
   }
