@@ -2,9 +2,12 @@
  * stagecraft as a library:
  *
  *     import { build } from 'stagecraft';
- *     const result = await build({ context: '.', tags: ['myapp:1.0'], onEvent: (e) => console.log(e) });
+ *     const result = await build({ context: '.', tags: ['reg.example/myapp:1.0'], onEvent: (e) => console.log(e) });
+ *     const pushed = await push(result.tags);  // credentials from Docker's config.json
  */
 export { build, type BuildOptions, type BuildResult } from './build/build.js';
+export { push, type PushOptions, type PushResult, type PushEvent } from './build/push.js';
+export { parseSecretFlag, parseSshFlag, type SecretSpec, type SshSpec } from './build/secrets.js';
 export type { BuildEvent, EventSink } from './build/events.js';
 export { StagecraftError, isStagecraftError, type ErrorCode, type SourceRange } from './errors.js';
 export { Store } from './store/index.js';

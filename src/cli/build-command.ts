@@ -2,6 +2,8 @@
 import { availableParallelism } from 'node:os';
 import { StagecraftError } from '../errors.js';
 import { build } from '../build/build.js';
+import { push, type PushEvent } from '../build/push.js';
+import { parseSecretFlag, parseSshFlag } from '../build/secrets.js';
 import type { RuntimeName } from '../runtime/detect.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 import { reportError } from './main.js';
@@ -14,6 +16,14 @@ export interface BuildCommandOptions {
   cache: boolean;
   platform?: string;
   insecureRegistry: string[];
+  registryMirror?: string[];
+  certsDir?: string;
+  /** Directory of Docker's config.json (`--config`). */
+  config?: string;
+  /** Push every tag after the build. */
+  push?: boolean;
+  secret?: string[];
+  ssh?: string[];
   runtime?: string;
   progress: ProgressMode;
   jobs?: string;
@@ -49,6 +59,11 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     }
     const jobs = o.jobs === undefined ? availableParallelism() : Number(o.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new StagecraftError('USAGE', `--jobs must be a positive whole number, not "${o.jobs}"`);
+    if (o.push && o.tag.length === 0) {
+      throw new StagecraftError('USAGE', '--push needs at least one -t name to push to', { hint: 'stagecraft build --push -t registry.example/app:1 .' });
+    }
+    const secrets = (o.secret ?? []).map(parseSecretFlag);
+    const ssh = (o.ssh ?? []).map(parseSshFlag);
     const result = await build({
       context,
       dockerfile: o.file,
@@ -59,6 +74,11 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       root: o.root,
       platform: o.platform,
       insecureRegistries: o.insecureRegistry,
+      registryMirrors: o.registryMirror ?? [],
+      certsDir: o.certsDir,
+      dockerConfigDir: o.config,
+      secrets,
+      ssh,
       runtime: o.runtime as RuntimeName | undefined,
       jobs,
       onEvent: renderer.sink,
@@ -66,6 +86,12 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     });
     renderer.close();
     process.stdout.write(`${result.manifestDigest}\n`);
+    if (o.push) {
+      const pushed = await push(result.tags, {
+        root: o.root, source: result.tags[0], insecureRegistries: o.insecureRegistry, certsDir: o.certsDir, dockerConfigDir: o.config, onEvent: pushProgress(o.progress),
+      });
+      for (const ref of pushed.references) process.stdout.write(`${ref}: digest: ${pushed.digest} size: ${pushed.size}\n`);
+    }
     return 0;
   } catch (e) {
     renderer.close();
@@ -75,4 +101,21 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Push progress on stderr, next to the build's: a line per blob (a JSON line with --progress json). */
+function pushProgress(mode: ProgressMode): (e: PushEvent) => void {
+  return (e) => {
+    if (mode === 'quiet') return;
+    if (mode === 'json') {
+      process.stderr.write(`${JSON.stringify({ type: 'push', ...e })}\n`);
+      return;
+    }
+    if (e.kind === 'blob') {
+      const word = e.result === 'exists' ? 'Layer already exists' : e.result === 'mounted' ? 'Mounted' : 'Pushed';
+      process.stderr.write(`push ${e.digest.slice(7, 19)}: ${word}\n`);
+    } else {
+      process.stderr.write(`push ${e.reference}: ${e.digest}\n`);
+    }
+  };
 }

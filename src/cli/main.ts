@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { StagecraftError, isStagecraftError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { addRegistryCommands } from './registry-cli.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -34,6 +35,12 @@ export function program(): Command {
     .option('--no-cache', 'do not use the build cache')
     .option('--platform <os/arch>', 'target platform (default: the host)')
     .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; loopback is always allowed)', collect, [])
+    .option('--registry-mirror <url>', 'mirror for docker.io pulls, tried in order before the origin (repeatable)', collect, [])
+    .option('--certs-dir <dir>', 'per-registry CA certificates, <dir>/<host:port>/ca.crt (default /etc/docker/certs.d)')
+    .option('--config <dir>', "directory of Docker's config.json holding registry logins (default $DOCKER_CONFIG, else ~/.docker)")
+    .option('--push', 'push the image to every -t name after the build')
+    .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
+    .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default, or ID=SOCKET|KEY[,...] (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc or crun (falls back to runc when crun cannot start)')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'plain', 'tty', 'json', 'quiet']).default('auto'))
     .option('-j, --jobs <n>', 'steps to run at once (default: number of cores)')
@@ -42,6 +49,8 @@ export function program(): Command {
       const g = c.optsWithGlobals();
       process.exitCode = await buildCommand(context, { ...o, root: storeRoot(g), debug: g.debug });
     });
+
+  addRegistryCommands(cmd, storeRoot);
 
   cmd
     .command('images')
