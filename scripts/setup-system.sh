@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages stagecraft and its tests need. Idempotent.
 set -euo pipefail
-pkgs=(runc crun docker-registry skopeo umoci busybox-static debootstrap pigz zstd jq attr ca-certificates apache2-utils openssl docker.io buildah git openssh-client xz-utils bzip2 gzip)
+pkgs=(runc crun docker-registry skopeo umoci busybox-static debootstrap pigz zstd jq attr ca-certificates apache2-utils openssl docker.io podman buildah git openssh-client xz-utils bzip2 gzip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,8 +3,8 @@
  * `save --format docker` loads with skopeo and with a real dockerd (Debian's
  * docker.io, started privately for this file); `save --format oci` passes the
  * OCI image-spec JSON schemas, its blobs match their digests, and umoci
- * unpacks it into a root filesystem that runs. Needs root, runc,
- * docker-registry, skopeo, umoci and docker.io.
+ * unpacks it into a root filesystem that runs; podman loads both formats.
+ * Needs root, runc, docker-registry, skopeo, umoci, podman and docker.io.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ import { readStoredImage, runImage, type StoredImage } from '../support/oci-run.
 import { buildSkipReason, buildWithEvents, fixture, openBuildEnv, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build archives', 4);
+const tally = new Tally('build archives', 5);
 const EXPECTED_OUTPUT = 'A=overridden B=2 C=3\n/srv/app\n1000\n1000\nhi\nbuilt\n';
 
 function tool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -200,6 +200,36 @@ describe('saved archives', { skip }, () => {
     assert.deepEqual(configs.sort(), [image.configDigest, assets.configDigest].sort());
     // Two images of 4 and 2 layers; the busybox layer is shared but described in both manifests.
     assert.equal(checkedLayers, image.config.rootfs.diff_ids.length + assets.config.rootfs.diff_ids.length);
+    tally.pass();
+  });
+
+  it('podman load takes the docker and the OCI archive: same image ID (config digest), config and layers', async () => {
+    const storage = join(work, 'podman');
+    const podman = (args: string[]): ReturnType<typeof tool> =>
+      tool('podman', ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs', ...args]);
+    const dockerFile = join(work, 'podman-docker.tar');
+    const ociFile = join(work, 'podman-oci.tar');
+    for (const [file, format] of [[dockerFile, 'docker'], [ociFile, 'oci']] as const) {
+      const saved = await runCli(['save', '--format', format, '-o', file, 'archive-demo:1'], { root: env.root });
+      assert.equal(saved.code, 0, saved.stderr);
+      const load = await podman(['load', '-i', file]);
+      assert.equal(load.code, 0, `podman load (${format}): ${load.stderr}`);
+      assert.match(load.stdout, /Loaded image: \S*archive-demo:1/);
+    }
+    const inspect = await podman(['image', 'inspect', 'docker.io/library/archive-demo:1', 'localhost/archive-demo:1']);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    const loaded = JSON.parse(inspect.stdout) as Array<{ Id: string; Config: { Env: string[]; Cmd: string[]; WorkingDir: string; User: string; Labels: Record<string, string> }; RootFS: { Layers: string[] } }>;
+    assert.equal(loaded.length, 2);
+    const c = image.config.config!;
+    for (const l of loaded) {
+      assert.equal(`sha256:${l.Id}`, image.configDigest, 'podman image id = config digest');
+      assert.deepEqual(l.Config.Env, c.Env);
+      assert.deepEqual(l.Config.Cmd, c.Cmd);
+      assert.equal(l.Config.WorkingDir, '/srv/app');
+      assert.equal(l.Config.User, '1000:1000');
+      assert.deepEqual(l.Config.Labels, { 'org.example.title': 'demo', 'org.example.version': '1.0' });
+      assert.deepEqual(l.RootFS.Layers, image.config.rootfs.diff_ids);
+    }
     tally.pass();
   });
 
