@@ -22,17 +22,20 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Kill after this long (default 10 minutes). */
   timeoutMs?: number;
+  /** Written to the command's stdin (e.g. for --password-stdin); stdin is closed otherwise. */
+  input?: string;
 }
 
 export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
   if (o.root !== undefined) env.STAGECRAFT_ROOT = o.root;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (o.input !== undefined) child.stdin!.end(o.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 600_000);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
