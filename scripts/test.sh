@@ -8,7 +8,7 @@ npx tsc -p tsconfig.json --noEmit
 if [ "${1:-}" = unit ]; then
   files=$(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path 'test/differential/*' | sort)
 else
-  files=$(find test -name '*.test.ts' -not -path 'test/differential/*' | sort)
+  files=$(find test -name '*.test.ts' | sort)
 fi
 # Integration tests share a registry and the store; run files one at a time.
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec $files
