@@ -28,6 +28,7 @@ import { runDag, Singleflight, type Task } from './scheduler.js';
 import { remoteInputs, remoteKind } from './add-sources.js';
 import { runMountInputs } from './run-mounts.js';
 import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
+import { lintBuild, resolveImagesAndTriggers } from './prepare.js';
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -85,6 +86,8 @@ interface StageOutput {
   builtLayers: number;
   /** Bytes each COPY --from took from other stages, by stage name. */
   copiedFrom: Map<string, number>;
+  /** Stages a RUN --mount=from read (bind or cache seed), by name. */
+  mountedFrom: Set<string>;
 }
 
 const DEFAULT_ROOT = '/var/lib/stagecraft';
@@ -117,10 +120,8 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   const file = opts.dockerfile ?? 'Dockerfile';
   const text = await readDockerfile(dockerfilePath, file);
 
+  // Parser warnings (empty continuation lines) reach the user as lint's NoEmptyContinuation (prepare.ts).
   const parsed = parse(text, { file });
-  for (const w of parsed.warnings) {
-    emit({ type: 'warning', rule: w.short.split(':')[0] ?? 'Parser', message: w.short, location: w.location ? { file, ...w.location } : undefined, url: w.url });
-  }
   const stages = parseStages(parsed.ast);
   const hostPlatform = platformFromNode(process.platform, process.arch);
   const platform = opts.platform ? requirePlatform(opts.platform) : hostPlatform;
@@ -131,9 +132,8 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     buildPlatform: hostPlatform,
     file,
   };
-  const graph = planGraph({ ...stages, escapeToken: parsed.escapeToken }, req);
-  const needed = graph.needed.map((i) => graph.stages[i]!);
-  emit({ type: 'build-start', dockerfile: file, context: contextDir, target: graph.stages[graph.target]!.displayName, stages: needed.map((s) => s.displayName) });
+  const planned = planGraph({ ...stages, escapeToken: parsed.escapeToken }, req);
+  emit({ type: 'build-start', dockerfile: file, context: contextDir, target: planned.stages[planned.target]!.displayName, stages: planned.needed.map((i) => planned.stages[i]!.displayName) });
 
   const store = await Store.open(opts.root ?? DEFAULT_ROOT);
   const client = new RegistryClient(registryClientOptions({
@@ -148,42 +148,58 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   const singleflight = new Singleflight<StepResult & { created: string }>();
   const secrets = new BuildSecrets(opts.secrets ?? [], opts.ssh ?? []);
 
-  // Images: every base and COPY --from image of a needed stage, resolved once.
-  const imageTasks = new Map<string, Task<ImageSource>>();
+  // Images: every base and COPY --from image of a needed stage, resolved once, before any
+  // step (prepare.ts): base images' ONBUILD triggers may add dependencies, and lint reads them.
+  const resolving = new Map<string, Promise<ImageSource>>();
+  const resolved = new Map<string, ImageSource>();
   const imageTaskId = (ref: string): string => `image:${normalizeRef(ref).toString()}`;
-  const addImage = (ref: string, location: PlannedStage['location']): string => {
+  const resolveOnce = (ref: string, location: PlannedStage['location']): Promise<ImageSource> => {
     const id = imageTaskId(ref);
-    if (!imageTasks.has(id)) {
-      imageTasks.set(id, {
-        id,
-        deps: [],
-        run: async () => {
-          const t0 = Date.now();
-          emit({ type: 'resolve-start', ref });
-          const src = await resolveImage(store, client, ref, platform).catch((e: unknown) => {
-            throw relocated(e, location);
-          });
-          emit({ type: 'resolve-done', ref, digest: src.manifestDigest, layers: src.layers.length, pulledBytes: src.pulledBytes, durationMs: Date.now() - t0 });
-          return src;
-        },
-      });
+    let p = resolving.get(id);
+    if (!p) {
+      p = (async () => {
+        const t0 = Date.now();
+        emit({ type: 'resolve-start', ref });
+        const src = await resolveImage(store, client, ref, platform).catch((e: unknown) => {
+          throw relocated(e, location);
+        });
+        emit({ type: 'resolve-done', ref, digest: src.manifestDigest, layers: src.layers.length, pulledBytes: src.pulledBytes, durationMs: Date.now() - t0 });
+        resolved.set(id, src);
+        return src;
+      })();
+      resolving.set(id, p);
     }
+    return p;
+  };
+  // A missing base image is reported at its FROM line, not the whole stage.
+  const graph = await resolveImagesAndTriggers({ graph: planned, fromLocation: (i) => stages.stages[i]!.from.location, resolve: resolveOnce, signal: opts.signal });
+  const needed = graph.needed.map((i) => graph.stages[i]!);
+  lintBuild({
+    text, file, dockerfilePath, contextDir, buildArgs: opts.buildArgs ?? {}, target: opts.target, platform: formatPlatform(platform), store, emit,
+    image: (ref) => { try { return resolved.get(imageTaskId(ref)); } catch { return undefined; } },
+  });
+  const imageTasks = new Map<string, Task<ImageSource>>();
+  const addImage = (ref: string): string => {
+    const id = imageTaskId(ref);
+    const p = resolving.get(id);
+    if (!p) throw new StagecraftError('INTERNAL', `image ${ref} was not resolved before the build`);
+    if (!imageTasks.has(id)) imageTasks.set(id, { id, deps: [], run: () => p });
     return id;
   };
+  const buildTime = new Date(started).toISOString();
 
   const stageTasks: Array<Task<StageOutput>> = [];
   for (const st of needed) {
     const deps: string[] = [];
-    // A missing base image is reported at its FROM line, not the whole stage.
-    if (st.base.kind === 'image') deps.push(addImage(st.base.ref, stages.stages[st.index]!.from.location));
+    if (st.base.kind === 'image') deps.push(addImage(st.base.ref));
     if (st.base.kind === 'stage') deps.push(`stage:${st.base.index}`);
     for (const d of st.dependsOn) if (!deps.includes(`stage:${d}`)) deps.push(`stage:${d}`);
-    for (const ref of st.imageDeps) deps.push(addImage(ref, st.location));
+    for (const ref of st.imageDeps) deps.push(addImage(ref));
     stageTasks.push({
       id: `stage:${st.index}`,
       deps: [...new Set(deps)],
       run: (signal, results) =>
-        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId, secrets }),
+        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId, secrets, buildTime }),
     });
   }
 
@@ -193,7 +209,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   });
 
   const target = results.get(`stage:${graph.target}`) as StageOutput;
-  const config = imageConfig(target, platform);
+  const config = imageConfig(target, platform, buildTime);
   const layerDescs = target.layers.map((l) => l.blob ?? { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.diffId, size: l.size });
   const manifestDigest = await store.writeImage({ config, layers: layerDescs });
   const resolvedImage = await store.resolve(manifestDigest);
@@ -215,6 +231,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     stage: target.name,
     size,
     copiedFrom: [...target.copiedFrom.entries()].map(([stage, bytes]) => ({ stage, bytes })),
+    mountedFrom: [...target.mountedFrom].map((stage) => ({ stage })),
   });
   emit({ type: 'summary', lines: summary });
   emit({ type: 'build-done', durationMs: Date.now() - started });
@@ -269,6 +286,8 @@ interface StageRun {
   platform: Platform;
   imageTaskId: (ref: string) => string;
   secrets: BuildSecrets;
+  /** When the build started: the time of config-only images with no earlier history. */
+  buildTime: string;
 }
 
 interface CacheRecord {
@@ -323,17 +342,22 @@ async function runStage(r: StageRun): Promise<StageOutput> {
     return undefined;
   };
   const copiedFrom = new Map<string, number>();
+  const mountedFrom = new Set<string>();
   let builtLayers = 0;
   // Config-only entries take the time of the step before them, so that a fully
   // cached rebuild reproduces the image byte for byte (as BuildKit's does).
-  let created = history.at(-1)?.created ?? new Date(0).toISOString();
+  // With nothing before them (FROM scratch), they take the time of the first layer step after
+  // them, and the build's time when there is none: an image is never dated 1970.
+  let created: string | undefined = history.at(-1)?.created ?? base?.created;
+  const undated: number[] = [];
 
   for (const planned of ownSteps) {
     r.signal.throwIfAborted();
     const step = planned.step;
     const entry: HistoryEntry = { ...planned.history };
     if (step.kind === 'config') {
-      history.push(withCreated(entry, created));
+      if (created === undefined) undated.push(history.push(entry) - 1);
+      else history.push(withCreated(entry, created));
       continue;
     }
     const id = progressPrefix(st.progressName, planned.ordinal, planned.total).trim();
@@ -409,13 +433,20 @@ async function runStage(r: StageRun): Promise<StageOutput> {
       const name = sourceOf(step.from)?.name ?? String(step.from.index);
       copiedFrom.set(name, (copiedFrom.get(name) ?? 0) + result.copiedBytes);
     }
+    if (step.kind === 'run') {
+      for (const m of step.mounts) {
+        if ((m.type === 'bind' || m.type === 'cache') && m.from?.kind === 'stage') mountedFrom.add(sourceOf(m.from)?.name ?? String(m.from.index));
+      }
+    }
     created = result.created;
+    for (const i of undated.splice(0)) history[i] = withCreated(history[i]!, created);
     history.push(withCreated(entry, created));
     emit({ type: 'step-done', id, cached, durationMs: Date.now() - s0, layerSize: result.size });
   }
   const size = layers.reduce((n, l) => n + l.size, 0);
+  for (const i of undated.splice(0)) history[i] = withCreated(history[i]!, r.buildTime);
   emit({ type: 'stage-done', stage: st.displayName, size, durationMs: Date.now() - t0 });
-  return { index: st.index, name: st.displayName, key, layers, base, history, dispatch, builtLayers, copiedFrom };
+  return { index: st.index, name: st.displayName, key, layers, base, history, dispatch, builtLayers, copiedFrom, mountedFrom };
 }
 
 function withCreated(h: HistoryEntry, created: string): HistoryEntry {
@@ -425,13 +456,14 @@ function withCreated(h: HistoryEntry, created: string): HistoryEntry {
 }
 
 /** The final image's config: the base's platform fields, the dispatched config, layers and history. */
-function imageConfig(out: StageOutput, platform: Platform): ImageConfig {
+function imageConfig(out: StageOutput, platform: Platform, buildTime: string): ImageConfig {
   const cfg: ImageConfig = {
     architecture: out.base?.architecture ?? platform.architecture,
     os: out.base?.os ?? platform.os,
     ...(out.base?.variant ? { variant: out.base.variant } : platform.variant ? { variant: platform.variant } : {}),
     ...(out.base?.['os.version'] ? { 'os.version': out.base['os.version'] } : {}),
-    created: out.history.at(-1)?.created ?? new Date(0).toISOString(),
+    // An image with no history at all (FROM scratch and nothing else) is dated by the build, not 1970.
+    created: out.history.at(-1)?.created ?? out.base?.created ?? buildTime,
     ...(out.dispatch.author !== undefined ? { author: out.dispatch.author } : out.base?.author ? { author: out.base.author } : {}),
     config: out.dispatch.config as ImageConfig['config'],
     rootfs: { type: 'layers', diff_ids: out.layers.map((l) => l.diffId) },

@@ -7,7 +7,7 @@ import type { SourceRange } from '../errors.js';
 
 export type BuildEvent =
   | { type: 'build-start'; dockerfile: string; context: string; target: string; stages: string[] }
-  | { type: 'warning'; rule: string; message: string; location?: SourceRange | undefined; url?: string | undefined }
+  | { type: 'warning'; rule: string; message: string; location?: SourceRange | undefined; url?: string | undefined; fix?: string | undefined }
   | { type: 'resolve-start'; ref: string }
   | { type: 'resolve-done'; ref: string; digest: string; layers: number; pulledBytes: number; durationMs: number }
   | { type: 'step-start'; id: string; stage: string; name: string }

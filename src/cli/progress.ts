@@ -34,7 +34,7 @@ function quietSink(out: Out): EventSink {
 
 export function formatWarning(e: Extract<BuildEvent, { type: 'warning' }>): string {
   const where = e.location ? `${e.location.file ?? 'Dockerfile'}:${e.location.startLine}: ` : '';
-  return `WARNING: ${where}${e.rule}: ${e.message}`;
+  return `WARNING: ${where}${e.rule}: ${e.message}${e.fix ? ` (fix: ${e.fix})` : ''}`;
 }
 
 function plainSink(out: Out): EventSink {

@@ -1,7 +1,7 @@
 /**
  * The payoff of a multi-stage build, in numbers: what each stage weighs, what
- * the final image weighs, and how much of the stages it copied from it left
- * behind. Pure: sizes in, lines out.
+ * the final image weighs, and how much of the stages it read from (COPY
+ * --from, RUN --mount=from) it left behind. Pure: sizes in, lines out.
  */
 
 export interface StageSize {
@@ -20,6 +20,11 @@ export interface FinalImage {
   size: number;
   /** Bytes the final image's COPY --from steps took from each stage. */
   copiedFrom: ReadonlyArray<{ stage: string; bytes: number }>;
+  /**
+   * Stages the final stage's RUN steps mounted (`RUN --mount=from=<stage>`):
+   * they were needed and read, but nothing of them was copied as such.
+   */
+  mountedFrom?: ReadonlyArray<{ stage: string }> | undefined;
 }
 
 /** Sizes as `docker images` prints them: decimal units, three significant digits. */
@@ -50,15 +55,27 @@ export function sizeSummary(stages: ReadonlyArray<StageSize>, final: FinalImage)
     lines.push(`  ${s.name.padEnd(width)}  ${humanSize(s.size).padStart(9)}  ${s.layers} layers, ${s.builtLayers} built${mark}`);
   }
   lines.push(`Final image ${final.ref ?? '(untagged)'}: ${humanSize(final.size)}`);
-  const byStage = new Map<string, number>();
-  for (const c of final.copiedFrom) byStage.set(c.stage, (byStage.get(c.stage) ?? 0) + c.bytes);
-  for (const [stage, copied] of byStage) {
+  // Stages the final image read from, in order of first use: copied (COPY --from) and/or mounted (RUN --mount=from).
+  const byStage = new Map<string, { copied?: number; mounted?: boolean }>();
+  for (const c of final.copiedFrom) {
+    const e = byStage.get(c.stage) ?? {};
+    e.copied = (e.copied ?? 0) + c.bytes;
+    byStage.set(c.stage, e);
+  }
+  for (const m of final.mountedFrom ?? []) {
+    const e = byStage.get(m.stage) ?? {};
+    e.mounted = true;
+    byStage.set(m.stage, e);
+  }
+  for (const [stage, use] of byStage) {
     const src = stages.find((s) => s.name === stage);
-    if (!src) continue;
+    if (!src || stage === final.stage) continue;
     const pct = leftBehindPercent(src.size, final.size);
-    lines.push(
-      `  ${stage} ${humanSize(src.size)} -> ${final.stage} ${humanSize(final.size)} (${pct}% left behind; copied ${humanSize(copied)} from ${stage})`,
-    );
+    const how =
+      use.copied !== undefined
+        ? `copied ${humanSize(use.copied)} from ${stage}${use.mounted ? ', and read it through RUN --mount' : ''}`
+        : `read through RUN --mount, nothing copied`;
+    lines.push(`  ${stage} ${humanSize(src.size)} -> ${final.stage} ${humanSize(final.size)} (${pct}% left behind; ${how})`);
   }
   return lines;
 }
