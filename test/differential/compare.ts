@@ -107,14 +107,22 @@ export function configFields(doc: ImageConfigDoc): Record<string, unknown> {
  * Docker 20.10's history texts in current BuildKit's form:
  *   EXPOSE map[8080/tcp:{} 9090/udp:{}]  ->  EXPOSE [8080/tcp 9090/udp]
  *   ARG VERSION=1 (the default as written) -> ARG VERSION=7 (the value used)
+ *   ARG TARGETOS (platform args without their value) -> ARG TARGETOS=linux
+ *   HEALTHCHECK &{["CMD" "x"] "5s" "0s" "0s" '\x00'} -> HEALTHCHECK {Test:[CMD x] Interval:5s ... Retries:0}
  */
-export function docker2010History(createdBy: string, buildArgs: Record<string, string>): string {
+export function docker2010History(createdBy: string, buildArgs: Record<string, string>, platformArgs: Record<string, string> = {}): string {
+  const health = /^HEALTHCHECK &\{\[(.*)\] "([^"]*)" "([^"]*)" "([^"]*)" '\\x([0-9a-f]{2})'\}$/.exec(createdBy);
+  if (health) {
+    const test = [...health[1]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string).join(' ');
+    return `HEALTHCHECK {Test:[${test}] Interval:${health[2]} Timeout:${health[3]} StartPeriod:${health[4]} StartInterval:0s Retries:${parseInt(health[5]!, 16)}}`;
+  }
   const expose = /^EXPOSE map\[(.*)\]$/.exec(createdBy);
   if (expose) return `EXPOSE [${expose[1]!.replace(/:\{\}/g, '')}]`;
   if (createdBy.startsWith('ARG ')) {
     return 'ARG ' + createdBy.slice(4).split(' ').map((kv) => {
       const k = kv.split('=')[0]!;
-      return buildArgs[k] !== undefined ? `${k}=${buildArgs[k]}` : kv;
+      if (buildArgs[k] !== undefined) return `${k}=${buildArgs[k]}`;
+      return !kv.includes('=') && platformArgs[k] !== undefined ? `${k}=${platformArgs[k]}` : kv;
     }).join(' ');
   }
   return createdBy;
@@ -125,8 +133,24 @@ export function withoutCopyFlags(createdBy: string): string {
   return /^(COPY|ADD) /.test(createdBy) ? createdBy.replace(/ --(?:chown|chmod)=\S+| --parents/g, '') : createdBy;
 }
 
+/**
+ * `layer|empty <created_by>` per history entry. WORKDIR lines carry no
+ * marker: Docker 20.10 commits a layer for WORKDIR of an existing
+ * directory, current BuildKit marks that (empty) step empty_layer; the
+ * directory itself is compared in the tree.
+ */
 export function historyLines(doc: ImageConfigDoc, fix: (s: string) => string): string[] {
-  return (doc.history ?? []).map((h) => `${h.empty_layer === true ? 'empty ' : 'layer '}${fix(String(h.created_by ?? ''))}`);
+  return (doc.history ?? []).map((h) => {
+    const text = fix(String(h.created_by ?? ''));
+    return text.startsWith('WORKDIR ') ? text : `${h.empty_layer === true ? 'empty ' : 'layer '}${text}`;
+  });
+}
+
+/** JSON with object keys sorted, so key order never counts as a difference. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => (val && typeof val === 'object' && !Array.isArray(val)
+    ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : val));
 }
 
 /** Differences as `- oracle` / `+ stagecraft` lines (empty when identical). */
@@ -144,8 +168,8 @@ export function diffTrees(oracle: Map<string, string>, ours: Map<string, string>
 }
 
 export function diffValues(label: string, oracle: unknown, ours: unknown): string[] {
-  const a = JSON.stringify(oracle);
-  const b = JSON.stringify(ours);
+  const a = canonical(oracle);
+  const b = canonical(ours);
   return a === b ? [] : [`- ${label} ${a}`, `+ ${label} ${b}`];
 }
 

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../src/store/index.js';
 import { saveDockerArchive } from '../../src/archive/index.js';
-import type { BaseImageName } from '../support/base-images.js';
+import { hostPlatform, type BaseImageName } from '../support/base-images.js';
 import { dockerdSkipReason, startDockerd, type RunningDockerd } from '../support/dockerd.js';
 import { buildSkipReason, buildWithEvents, openBuildEnv, REPO, type BuildEnv } from '../fixtures/build/fixtures.js';
 import {
@@ -94,6 +94,17 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The predefined platform args for this machine (builds run for the host platform). */
+function platformArgs(): Record<string, string> {
+  const p = hostPlatform();
+  const platform = `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+  const out: Record<string, string> = {};
+  for (const side of ['TARGET', 'BUILD']) {
+    Object.assign(out, { [`${side}PLATFORM`]: platform, [`${side}OS`]: p.os, [`${side}ARCH`]: p.architecture, [`${side}VARIANT`]: p.variant ?? '' });
+  }
+  return out;
 }
 
 /** Why a case cannot run on this machine, or undefined. */
@@ -257,7 +268,7 @@ describe('differential: stagecraft vs BuildKit (docker.io 20.10) and hand-writte
     diffs.push(...diffTrees(keep(theirs.tree), keep(mine.tree)));
     for (const [k, v] of Object.entries(configFields(theirs.config))) diffs.push(...diffValues(`config.${k}`, v, configFields(mine.config)[k]));
     for (const k of Object.keys(configFields(mine.config))) if (!(k in configFields(theirs.config))) diffs.push(...diffValues(`config.${k}`, undefined, configFields(mine.config)[k]));
-    diffs.push(...diffLists('history', historyLines(theirs.config, (t) => docker2010History(t, buildArgs)), historyLines(mine.config, withoutCopyFlags)));
+    diffs.push(...diffLists('history', historyLines(theirs.config, (t) => docker2010History(t, buildArgs, platformArgs())), historyLines(mine.config, withoutCopyFlags)));
     return diffs;
   }
 
