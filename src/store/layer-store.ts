@@ -1,15 +1,14 @@
 import { cpus } from 'node:os';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { layerCompression, MediaType, ociLayerMediaType, type Compression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
 import { compressor, decompressor } from '../tar/compression.js';
 import { extractLayer, type ExtractOptions } from '../tar/extract.js';
-import { dirToLayerEntries } from '../tar/from-dir.js';
-import { tarChunks } from '../tar/writer.js';
+import { layerDirTar } from '../tar/from-dir.js';
 import { tmpName, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blob-store.js';
 import { StoreLock } from './lock.js';
@@ -175,7 +174,7 @@ export class LayerStore {
       }
     }
     if (!(await this.hasLayer(diffId))) throw new StagecraftError('NOT_FOUND', `layer ${diffId} is not in the local store`);
-    const tar = Readable.from(tarChunks(dirToLayerEntries(this.layerDir(diffId), { format: 'overlay' })));
+    const tar = layerDirTar(this.layerDir(diffId));
     try {
       const r = await this.#blobs.put({ digest: diffId, size: info?.size ?? -1 }, tar);
       await this.addBlob(diffId, { mediaType: MediaType.ociLayer, digest: r.digest, size: r.size });

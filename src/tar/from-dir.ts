@@ -1,106 +1,337 @@
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { TarHeader } from './header.js';
+/**
+ * The one directory -> layer tar walker. A step's commit (the diffId of its
+ * overlay upper dir), the store's regeneration of a layer tar from an unpacked
+ * layer dir, and `writeLayerFromUpper` all go through `walkLayerDir`, so a
+ * regenerated tar is byte-for-byte the committed one.
+ *
+ * Only the given directory is walked (for a step: its upper dir, i.e. what the
+ * step changed), never the image below it.
+ *
+ * Format ('overlay', the default):
+ *   0:0 character device, or a regular file with an `overlay.whiteout` xattr
+ *     (overlayfs' xwhiteout form)        -> `<dir>/.wh.<name>` (empty file, mode 0, 0:0)
+ *   directory with `overlay.opaque=y` (trusted.* or user.*)
+ *                                        -> the directory, then `<dir>/.wh..wh..opq`
+ * Order: depth-first, a directory before its contents, names sorted byte-wise
+ * in each directory (as Go's filepath.Walk, which BuildKit's differ uses); a
+ * whiteout stands where the name it deletes sorts. Mode, owner, whole-second
+ * mtime (floored), symlinks, devices (glibc dev_t split), fifos and xattrs are
+ * kept, except `trusted.*` (host and overlayfs bookkeeping, never layer
+ * content) and `user.overlay.*`. Files with several links in the layer become
+ * tar hardlinks to the first path in that order. Sockets are skipped.
+ *
+ * Speed: metadata and file reads are synchronous (a thread-pool round trip per
+ * small file cost more than the I/O), file bytes are read straight into 1 MiB
+ * output chunks (one hash update and one write per chunk), xattrs come from
+ * one getfattr process for the whole tree, and the event loop gets a turn
+ * every 20 ms. Memory is flat: one chunk in hand plus the stream's buffer.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { once } from 'node:events';
+import { join, resolve } from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { StagecraftError } from '../errors.js';
+import { isOpaqueDir, readTreeXattrs, type Xattrs } from '../fs/overlay-xattr.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './header.js';
 import type { TarWriteEntry } from './writer.js';
-import { readTreeXattrs } from './xattrs.js';
-
-export interface DirToLayerOptions {
-  /**
-   * 'overlay': the directory is an overlayfs upper/layer dir: 0:0 character
-   * devices become `.wh.<name>` whiteouts and `trusted.overlay.opaque=y`
-   * directories get a `.wh..wh..opq` marker. 'plain': take files as they are.
-   */
-  format: 'overlay' | 'plain';
-  /** Clamp mtimes to at most this many seconds (SOURCE_DATE_EPOCH). */
-  maxMtime?: number;
-}
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
-function devSplit(rdev: bigint): [major: number, minor: number] {
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-  return [major, minor];
+export interface DirToLayerOptions {
+  /**
+   * 'overlay' (default): the directory is an overlayfs upper or layer dir, so
+   * whiteouts and opaque directories are translated. 'plain': take every
+   * file as it is.
+   */
+  format?: 'overlay' | 'plain';
+  /** Leave out this path (relative, e.g. 'etc/hosts') and, for a directory, all below it. */
+  exclude?: (relPath: string) => boolean;
 }
 
-/** Byte-wise comparison, as Go sorts file names. */
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+export interface WriteLayerOptions extends DirToLayerOptions {
+  /** End `out` when done (default true). */
+  end?: boolean;
+}
+
+export interface LayerDigestInfo {
+  /** sha256 of the uncompressed tar, `sha256:<hex>`. */
+  diffId: `sha256:${string}`;
+  /** Bytes of the tar. */
+  size: number;
+  /** Tar entries (whiteouts included, PAX headers not). */
+  entries: number;
+}
+
+/** One entry of the layer, with the file its content comes from (regular files). */
+export interface LayerDirEntry {
+  header: TarHeader;
+  source?: string;
+}
+
+/** Linux dev_t -> major/minor, glibc's encoding (majors > 4095 and minors > 255 in the high bits). */
+export function splitDev(rdev: bigint | number): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n));
+  return { major, minor };
+}
+
+/** Overlay marks a deleted path with a 0:0 character device. */
+export function isWhiteout(st: { isCharacterDevice(): boolean; rdev: bigint | number }): boolean {
+  return st.isCharacterDevice() && BigInt(st.rdev) === 0n;
+}
+
+/** xwhiteout: an empty regular file carrying overlay's whiteout attribute. */
+function isXattrWhiteout(st: BigIntStats, attrs: Xattrs | undefined): boolean {
+  return attrs !== undefined && st.isFile() && st.size === 0n && (attrs.has('trusted.overlay.whiteout') || attrs.has('user.overlay.whiteout'));
+}
+
+/** The attributes a layer keeps: not trusted.* (overlay's and the host's), not user.overlay.*. */
+export function layerXattr(name: string): boolean {
+  return !name.startsWith('trusted.') && !name.startsWith('user.overlay.');
+}
+
+function keptXattrs(attrs: Xattrs | undefined): Record<string, Buffer> | undefined {
+  if (!attrs) return undefined;
+  let kept: Record<string, Buffer> | undefined;
+  for (const [k, v] of attrs) if (layerXattr(k)) (kept ??= {})[k] = v;
+  return kept;
+}
+
+const NS = 1_000_000_000n;
+/** Whole seconds, floored (as Go's Time.Unix), also before 1970. */
+function seconds(ns: bigint): number {
+  const s = ns / NS;
+  return Number(ns < 0n && s * NS !== ns ? s - 1n : s);
 }
 
 /**
- * The entries of a layer tar for a directory tree: depth-first, names sorted
- * byte-wise in each directory, a directory before its contents; hardlinked
- * files become hardlink entries to the first path seen; sockets are skipped.
- * The root directory itself is not an entry.
+ * The walker: reads the tree's xattrs (one getfattr), then returns the
+ * entries lazily, in layer order. Everything else in this module (and the
+ * commit, the store and upper-diff) serialises what this yields.
  */
-export async function* dirToLayerEntries(root: string, opts: DirToLayerOptions): AsyncGenerator<TarWriteEntry> {
+export async function walkLayerDir(dir: string, opts: DirToLayerOptions = {}): Promise<Iterable<LayerDirEntry>> {
+  const root = resolve(dir);
+  let rootStat;
+  try {
+    rootStat = lstatSync(root);
+  } catch (e) {
+    throw new StagecraftError('NOT_FOUND', `layer directory ${root} does not exist`, { cause: e });
+  }
+  if (!rootStat.isDirectory()) throw new StagecraftError('INTERNAL', `${root} is not a directory`);
   const xattrs = await readTreeXattrs(root);
-  const seenInodes = new Map<string, string>();
-  const clamp = (s: number): number => (opts.maxMtime !== undefined && s > opts.maxMtime ? opts.maxMtime : s);
+  const overlay = (opts.format ?? 'overlay') === 'overlay';
+  const exclude = opts.exclude;
 
-  async function* walk(rel: string): AsyncGenerator<TarWriteEntry> {
+  function* walk(rel: string): Generator<LayerDirEntry> {
     const abs = rel === '' ? root : join(root, rel);
-    const names = (await readdir(abs)).sort(byteCompare);
-    for (const name of names) {
+    const names = readdirSync(abs);
+    const keys = names.map((n) => Buffer.from(n));
+    const order = names.map((_, i) => i).sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
+    for (const i of order) {
+      const name = names[i]!;
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = join(root, childRel);
-      const st = await lstat(childAbs, { bigint: true });
-      const mode = Number(st.mode & 0o7777n);
-      const base = { uid: Number(st.uid), gid: Number(st.gid), mtime: clamp(Number(st.mtimeMs / 1000n)) };
-      const x = filterXattrs(xattrs.get(childAbs));
-      if (st.isCharacterDevice() && opts.format === 'overlay' && st.rdev === 0n) {
-        const whiteout = rel === '' ? `${WHITEOUT_PREFIX}${name}` : `${rel}/${WHITEOUT_PREFIX}${name}`;
-        yield { header: { path: whiteout, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime: base.mtime } };
+      if (exclude?.(childRel)) continue;
+      const childAbs = join(abs, name);
+      const st = lstatSync(childAbs, { bigint: true });
+      if (st.isSocket()) continue;
+      const attrs = xattrs.get(childRel);
+      const mtime = seconds(st.mtimeNs);
+      if (overlay && (isWhiteout(st) || isXattrWhiteout(st, attrs))) {
+        const wh = rel === '' ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
+        yield { header: { path: wh, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime } };
         continue;
       }
-      const h: TarHeader = { path: childRel, type: 'file', mode, size: 0, ...base };
-      if (x) h.xattrs = x;
+      const h: TarHeader = { path: childRel, type: 'file', mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: 0, mtime };
+      const kept = keptXattrs(attrs);
       if (st.isDirectory()) {
         h.type = 'dir';
+        if (kept) h.xattrs = kept;
         yield { header: h };
-        const opaque = xattrs.get(childAbs)?.['trusted.overlay.opaque'];
-        if (opts.format === 'overlay' && opaque && Buffer.from(opaque).toString() === 'y') {
-          yield { header: { path: `${childRel}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime: base.mtime } };
+        if (overlay && isOpaqueDir(attrs)) {
+          yield { header: { path: `${childRel}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime } };
         }
         yield* walk(childRel);
         continue;
       }
-      if (st.isSymbolicLink()) {
-        h.type = 'symlink';
-        h.linkname = await readlink(childAbs);
-      } else if (st.isFile()) {
+      if (st.nlink > 1n) {
         const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1n ? seenInodes.get(key) : undefined;
+        const first = links.get(key);
         if (first !== undefined) {
           h.type = 'hardlink';
           h.linkname = first;
-        } else {
-          if (st.nlink > 1n) seenInodes.set(key, childRel);
-          h.size = Number(st.size);
-          yield { header: h, body: () => createReadStream(childAbs) };
+          yield { header: h };
           continue;
         }
+        links.set(key, childRel);
+      }
+      if (kept) h.xattrs = kept;
+      if (st.isFile()) {
+        h.size = Number(st.size);
+        yield { header: h, source: childAbs };
+      } else if (st.isSymbolicLink()) {
+        h.type = 'symlink';
+        h.linkname = readlinkSync(childAbs);
+        yield { header: h };
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         h.type = st.isCharacterDevice() ? 'chardev' : 'blockdev';
-        [h.devmajor, h.devminor] = devSplit(st.rdev);
+        const { major, minor } = splitDev(st.rdev);
+        h.devmajor = major;
+        h.devminor = minor;
+        yield { header: h };
       } else if (st.isFIFO()) {
         h.type = 'fifo';
-      } else {
-        continue; // sockets and other special files are not archived
+        yield { header: h };
       }
-      yield { header: h };
     }
   }
-  yield* walk('');
+  const links = new Map<string, string>();
+  return { [Symbol.iterator]: () => { links.clear(); return walk(''); } };
 }
 
-/** trusted.* attributes are overlayfs/host bookkeeping and never go into a layer. */
-function filterXattrs(x: Record<string, Buffer> | undefined): Record<string, Buffer> | undefined {
-  if (!x) return undefined;
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(x)) if (!k.startsWith('trusted.')) out[k] = v;
-  return Object.keys(out).length ? out : undefined;
+/**
+ * The layer's entries as tar writer input (for `tarChunks`/`writeLayer`):
+ * the same walk, so the same bytes as `writeLayerFromDir`.
+ */
+export async function* dirToLayerEntries(root: string, opts: DirToLayerOptions = {}): AsyncGenerator<TarWriteEntry> {
+  for (const e of await walkLayerDir(root, opts)) {
+    const src = e.source;
+    yield src === undefined ? { header: e.header } : { header: e.header, body: () => createReadStream(src) };
+  }
+}
+
+/**
+ * Writes the layer tar of `dir` to `out` (or only hashes it when `out` is
+ * undefined: what a commit needs) and returns its diffId, size and entry count.
+ */
+export async function writeLayerFromDir(dir: string, out?: Writable, opts: WriteLayerOptions = {}): Promise<LayerDigestInfo> {
+  const entries = await walkLayerDir(dir, opts);
+  const sink = new ChunkSink(out);
+  let count = 0;
+  for (const e of entries) {
+    count++;
+    await sink.put(encodeHeader(e.header));
+    if (e.source !== undefined && e.header.size > 0) {
+      await sink.file(e.source, e.header.size, e.header.path);
+      await sink.zeros(padding(e.header.size));
+    }
+  }
+  await sink.put(END_OF_ARCHIVE);
+  await sink.flush();
+  if (out && opts.end !== false) {
+    out.end();
+    if (!out.writableFinished) await once(out, 'finish');
+  }
+  return { diffId: `sha256:${sink.hash.digest('hex')}`, size: sink.size, entries: count };
+}
+
+/** The layer tar of `dir` as a stream (backpressure from the reader). */
+export function layerDirTar(dir: string, opts: DirToLayerOptions = {}): Readable {
+  const out = new PassThrough({ highWaterMark: CHUNK });
+  writeLayerFromDir(dir, out, opts).catch((e: unknown) => out.destroy(e as Error));
+  return out;
+}
+
+const CHUNK = 1 << 20;
+
+/** Collects output in 1 MiB chunks: hashed, counted and written (with backpressure) a chunk at a time. */
+class ChunkSink {
+  readonly hash = createHash('sha256');
+  size = 0;
+  #buf = Buffer.allocUnsafe(CHUNK);
+  #pos = 0;
+  #lastYield = Date.now();
+  readonly #out: Writable | undefined;
+
+  constructor(out: Writable | undefined) {
+    this.#out = out;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pos > 0) {
+      const chunk = this.#buf.subarray(0, this.#pos);
+      this.hash.update(chunk);
+      this.size += chunk.length;
+      this.#pos = 0;
+      if (this.#out) {
+        // the stream keeps `chunk`; write the next bytes into a fresh buffer
+        this.#buf = Buffer.allocUnsafe(CHUNK);
+        if (!this.#out.write(chunk)) await waitDrain(this.#out);
+      }
+    }
+    if (Date.now() - this.#lastYield > 20) {
+      await new Promise((r) => setImmediate(r));
+      this.#lastYield = Date.now();
+    }
+  }
+
+  async put(b: Buffer): Promise<void> {
+    for (let off = 0; off < b.length;) {
+      if (this.#pos === CHUNK) await this.flush();
+      const n = b.copy(this.#buf, this.#pos, off);
+      this.#pos += n;
+      off += n;
+    }
+  }
+
+  async zeros(n: number): Promise<void> {
+    while (n > 0) {
+      if (this.#pos === CHUNK) await this.flush();
+      const k = Math.min(n, CHUNK - this.#pos);
+      this.#buf.fill(0, this.#pos, this.#pos + k);
+      this.#pos += k;
+      n -= k;
+    }
+  }
+
+  /**
+   * Exactly `size` bytes of a file, read straight into the chunk. A file that
+   * is shorter or longer than its lstat said is an error (the tree changed
+   * while it was archived). The last read asks for one byte more, so EOF costs
+   * no extra call when the chunk has room.
+   */
+  async file(abs: string, size: number, name: string): Promise<void> {
+    const fd = openSync(abs, 'r');
+    try {
+      let got = 0;
+      for (;;) {
+        if (this.#pos === CHUNK) await this.flush();
+        const room = CHUNK - this.#pos;
+        const left = size - got;
+        const want = left < room ? left + 1 : room;
+        const n = readSync(fd, this.#buf, this.#pos, want, got);
+        if (n > left) throw changed(name, size);
+        this.#pos += n;
+        got += n;
+        if (got === size && (want > left || readSync(fd, Buffer.allocUnsafe(1), 0, 1, got) === 0)) return;
+        if (n === 0) throw changed(name, size);
+        if (got === size) throw changed(name, size);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function changed(name: string, size: number): StagecraftError {
+  return new StagecraftError('INTERNAL', `${name} changed size while the layer was written (expected ${size} bytes)`);
+}
+
+function waitDrain(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown): void => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = (): void => done();
+    const onError = (e: unknown): void => done(e);
+    const onClose = (): void => done(new StagecraftError('INTERNAL', 'layer output closed before the layer was written'));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
 }
