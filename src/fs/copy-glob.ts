@@ -6,6 +6,9 @@
  * Pure: strings in, values out.
  */
 import { StagecraftError } from '../errors.js';
+import { editDistance } from '../util/edit-distance.js';
+
+export { editDistance };
 
 /** True when a path component holds a wildcard (`\` escapes the next byte). */
 export function hasWildcard(component: string): boolean {
@@ -137,20 +140,6 @@ export function compilePattern(pattern: string, doublestar = false): CompiledPat
   };
 }
 
-/** Levenshtein distance, for "did you mean" hints. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
 
 /** Names within a small edit distance of `name`, closest first (at most 3). */
 export function suggest(name: string, candidates: string[]): string[] {

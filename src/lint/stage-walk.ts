@@ -9,6 +9,7 @@
 import type { Instruction, Stage } from '../dockerfile/instructions/index.js';
 import { ShellLex, ExpansionError } from '../dockerfile/shell/index.js';
 import { DockerIgnore } from '../dockerfile/dockerignore/index.js';
+import { cleanPath } from '../dockerfile/dockerignore/go-path.js';
 import { suggestion } from '../plan/suggest.js';
 import { DEFAULT_PATH } from '../plan/stage-state.js';
 import type { GraphResult } from '../plan/index.js';
@@ -78,21 +79,6 @@ export function posixJoin(base: string, rel: string): string {
   return '/' + out.join('/');
 }
 
-/** Go's path.Clean for the slash-separated paths COPY sources are. */
-export function cleanPosix(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-    } else out.push(part);
-  }
-  const joined = out.join('/');
-  return rooted ? '/' + joined : joined === '' ? '.' : joined;
-}
 
 /**
  * The path CopyIgnoredFile reports, or undefined. As BuildKit: never when the
@@ -102,7 +88,7 @@ export function cleanPosix(p: string): string {
 function ignoredSource(ignore: DockerIgnore, src: string): string | undefined {
   const m = ignore.matcher;
   if (m.exclusions) return undefined;
-  const p = cleanPosix(src);
+  const p = cleanPath(src);
   if (p === '.' || p === '/') {
     const all = m.patterns.some((x) => !x.exclusion && (x.cleaned === '*' || x.cleaned === '**' || x.cleaned === '**/*'));
     if (!all) return undefined;

@@ -4,10 +4,13 @@
  * word expansion see, the ARGs in scope, and the history so far.
  */
 import { ShellLex } from '../dockerfile/shell/index.js';
+import { cleanPath } from '../dockerfile/dockerignore/go-path.js';
 import type { ContainerConfig, HistoryEntry, PlannedStep } from './types.js';
 import { EnvList } from './env-list.js';
 import { relocate } from './args.js';
 import type { SourceRange } from '../errors.js';
+
+export { cleanPath };
 
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 /** Linux default PATH (BuildKit `system.DefaultPathEnv`). */
@@ -135,25 +138,6 @@ export class StageBuilder {
 export function normalizeWorkdir(current: string, requested: string): string {
   const joined = requested.startsWith('/') ? requested : `${current === '' ? '/' : current}/${requested}`;
   return cleanPath(joined);
-}
-
-/** Go `path.Clean` for absolute and relative slash paths. */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const abs = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!abs) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const body = out.join('/');
-  if (abs) return `/${body}`;
-  return body === '' ? '.' : body;
 }
 
 /**

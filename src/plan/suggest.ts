@@ -3,22 +3,7 @@
  * first option at Levenshtein distance below 3 that beats the previous best;
  * an exact match means the value was not the problem (no suggestion).
  */
-
-function levenshtein(a: string, b: string): number {
-  const s = Array.from(a);
-  const t = Array.from(b);
-  const prev = Array.from({ length: t.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= s.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= t.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (s[i - 1] === t[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[t.length]!;
-}
+import { editDistance } from '../util/edit-distance.js';
 
 function matchCase(value: string, orig: string): string {
   if (orig === orig.toLowerCase()) return value.toLowerCase();
@@ -34,7 +19,7 @@ export function suggestion(value: string, options: readonly string[], caseSensit
   for (const option of options) {
     const o = caseSensitive ? option : option.toLowerCase();
     if (o === v) return undefined;
-    const d = levenshtein(v, o);
+    const d = editDistance(v, o);
     if (d < best) {
       match = caseSensitive ? o : matchCase(o, value);
       best = d;
