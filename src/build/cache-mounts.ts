@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StagecraftError } from '../errors.js';
 import { cleanPath, isInside, splitPath } from '../fs/scoped-path.js';
+import { alive } from '../store/lock.js';
 
 export interface CacheDirRequest {
   id: string;
@@ -47,15 +48,6 @@ export function cacheDirName(id: string): string {
   const safe = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 64);
   const hash = createHash('sha256').update(id).digest('hex').slice(0, 12);
   return `${safe === '' ? 'cache' : safe}-${hash}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Slots held by this process (a second user in this process must not take them either). */
