@@ -59,7 +59,12 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
     throw new StagecraftError('INTERNAL', 'a writable overlay needs upperDir and workDir (or readonly: true)');
   }
   const target = path.resolve(opts.target);
-  const lowers = opts.lowerDirs.map((d) => path.resolve(d));
+  // An image may hold the same layer twice (two steps with identical diffs,
+  // e.g. a repeated COPY --link); overlay refuses a directory listed twice
+  // (ELOOP). The topmost copy shadows everything the lower one holds, and its
+  // whiteouts hide the same paths below, so keeping only the topmost one gives
+  // the same merged tree.
+  const lowers = [...new Set(opts.lowerDirs.map((d) => path.resolve(d)))];
   // mount(8) reports a missing lowerdir as "special device overlay does not exist"; say what is missing.
   for (const dir of lowers) {
     const st = await fs.stat(dir).catch(() => undefined);
