@@ -207,7 +207,11 @@ export async function* dirToLayerEntries(root: string, opts: DirToLayerOptions =
  * undefined: what a commit needs) and returns its diffId, size and entry count.
  */
 export async function writeLayerFromDir(dir: string, out?: Writable, opts: WriteLayerOptions = {}): Promise<LayerDigestInfo> {
-  const entries = await walkLayerDir(dir, opts);
+  return writeLayerEntries(await walkLayerDir(dir, opts), out, opts);
+}
+
+/** Serialises walked entries (see writeLayerFromDir). */
+export async function writeLayerEntries(entries: Iterable<LayerDirEntry>, out?: Writable, opts: { end?: boolean } = {}): Promise<LayerDigestInfo> {
   const sink = new ChunkSink(out);
   let count = 0;
   for (const e of entries) {
