@@ -1,0 +1,128 @@
+/**
+ * The benchmark's arithmetic and tables (test/bench/report.ts) and its
+ * command line (parseArgs): table-driven cases and properties.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { cell, fileCountTable, mainTable, median, medianSeconds, peakRss, ratio, type Row, type Sample } from './bench/report.js';
+import { parseArgs } from './bench/run.js';
+import { Tally } from './fixtures/build/fixtures.js';
+
+const tally = new Tally('bench report', 11);
+after(() => console.log(tally.summary()));
+
+const ok = (seconds: number, peakRssBytes?: number): Sample => ({ ok: true, seconds, ...(peakRssBytes ? { peakRssBytes } : {}) });
+
+describe('median', () => {
+  it('odd, even, one, none', () => {
+    const cases: Array<[number[], number]> = [[[3, 1, 2], 2], [[4, 1, 3, 2], 2.5], [[7], 7], [[5, 5, 1, 9, 9], 5]];
+    for (const [xs, want] of cases) assert.equal(median(xs), want, JSON.stringify(xs));
+    assert.ok(Number.isNaN(median([])));
+    tally.pass();
+  });
+
+  it('lies between min and max and ignores order', () => {
+    fc.assert(fc.property(fc.array(fc.double({ min: 0, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 30 }), (xs) => {
+      const m = median(xs);
+      assert.ok(m >= Math.min(...xs) && m <= Math.max(...xs));
+      assert.equal(median([...xs].reverse()), m);
+      // At least half the values are <= m and at least half are >= m.
+      assert.ok(xs.filter((x) => x <= m).length * 2 >= xs.length);
+      assert.ok(xs.filter((x) => x >= m).length * 2 >= xs.length);
+    }));
+    tally.pass();
+  });
+});
+
+describe('cells and ratios', () => {
+  it('a failed or timed-out run makes the cell say so, never a number', () => {
+    const cases: Array<[Sample[], string]> = [
+      [[ok(1.234), ok(2.5), ok(0.5)], '1.23'],
+      [[ok(12.34)], '12.3'],
+      [[ok(0.1234)], '0.123'],
+      [[ok(1), { ok: false, reason: 'timeout', seconds: 600 }], 'timeout > 600.0 s'],
+      [[ok(1), { ok: false, reason: 'failed', message: 'exit 1' }], 'failed'],
+      [[], 'n/a'],
+    ];
+    for (const [samples, want] of cases) assert.equal(cell(samples), want);
+    assert.ok(Number.isNaN(medianSeconds([ok(1), { ok: false, reason: 'failed' }])));
+    tally.pass();
+  });
+
+  it('ratio of medians, n/a when either side has no number', () => {
+    const cases: Array<[number, number, string]> = [[1, 2, '0.50'], [3, 1, '3.00'], [25, 2, '12.5'], [1, Number.NaN, 'n/a'], [Number.NaN, 1, 'n/a'], [1, 0, 'n/a']];
+    for (const [a, b, want] of cases) assert.equal(ratio(a, b), want, `${a}/${b}`);
+    tally.pass();
+  });
+
+  it('peak RSS is the highest over the runs', () => {
+    assert.equal(peakRss([ok(1, 10), ok(1, 30), ok(1, 20)]), 30);
+    assert.equal(peakRss([ok(1)]), undefined);
+    tally.pass();
+  });
+});
+
+describe('tables', () => {
+  const row: Row = {
+    scenario: 'fan-out-4', mode: 'cold',
+    samples: { stagecraft: [ok(2, 100 * 2 ** 20), ok(4), ok(3)], buildkit: [ok(6), ok(6), ok(6)], buildah: [ok(1.5), ok(1.5), ok(1.5)] },
+  };
+
+  it('main table: medians, ratios, runs and peak RSS in MiB', () => {
+    const lines = mainTable([row]).split('\n');
+    assert.equal(lines.length, 3);
+    assert.match(lines[0]!, /^\| case \| mode \| runs \| stagecraft s \| BuildKit s \| buildah s \| stagecraft\/BuildKit \| stagecraft\/buildah \| stagecraft peak RSS MiB \|$/);
+    assert.equal(lines[2], '| fan-out-4 | cold | 3 | 3.00 | 6.00 | 1.50 | 0.50 | 2.00 | 100 |');
+    tally.pass();
+  });
+
+  it('every data row has as many cells as the header', () => {
+    fc.assert(fc.property(fc.array(fc.double({ min: 0.001, max: 1000, noNaN: true }), { minLength: 1, maxLength: 5 }), (xs) => {
+      const r: Row = { scenario: 's', mode: 'm', samples: { stagecraft: xs.map((x) => ok(x)), buildkit: [], buildah: [{ ok: false, reason: 'skipped' }] } };
+      const [head, , data] = mainTable([r]).split('\n');
+      assert.equal(data!.split('|').length, head!.split('|').length);
+    }));
+    tally.pass();
+  });
+
+  it('file-count table: microseconds per file from the median', () => {
+    const small: Row = { scenario: 'files-1k', mode: 'cold', files: 1000, samples: { stagecraft: [ok(1.1)], buildkit: [ok(0.1)], buildah: [ok(3)] } };
+    const files: Row = { scenario: 'files-10k', mode: 'cold', files: 10_000, samples: { stagecraft: [ok(2)], buildkit: [ok(1)], buildah: [{ ok: false, reason: 'timeout', seconds: 60 }] } };
+    const lines = fileCountTable([small, row, files]).split('\n');
+    assert.equal(lines.length, 4, 'only rows with a file count');
+    assert.equal(lines[2], '| 1000 | 1.10 | 0.100 | 3.00 | 1100.0 | 100.0 | 3000.0 |  |  |  |');
+    // extra 9000 files: stagecraft 0.9 s more -> 100 µs each, BuildKit 0.9 s -> 100 µs.
+    assert.equal(lines[3], '| 10000 | 2.00 | 1.00 | timeout > 60.0 s | 200.0 | 100.0 | n/a | 100.0 | 100.0 | n/a |');
+    assert.equal(fileCountTable([row]), '');
+    tally.pass();
+  });
+});
+
+describe('parseArgs', () => {
+  it('defaults: 3 runs, every scenario and tool', () => {
+    const o = parseArgs([]);
+    assert.equal(o.runs, 3);
+    assert.equal(o.quick, false);
+    assert.deepEqual(o.tools, ['stagecraft', 'buildkit', 'buildah']);
+    assert.ok(o.only.includes('files') && o.only.includes('memory'));
+    tally.pass();
+  });
+
+  it('--quick means one run unless --runs says otherwise', () => {
+    assert.equal(parseArgs(['--quick']).runs, 1);
+    assert.equal(parseArgs(['--quick', '--runs', '3']).runs, 3);
+    assert.equal(parseArgs(['--runs', '5', '--quick']).runs, 5);
+    assert.deepEqual(parseArgs(['--only', 'startup,files']).only, ['startup', 'files']);
+    assert.equal(parseArgs(['--timeout', '30']).timeoutSeconds, 30);
+    assert.equal(parseArgs(['--runs', '3']).heavyRuns, 3, '--heavy-runs follows --runs');
+    assert.equal(parseArgs(['--runs', '3', '--heavy-runs', '1']).heavyRuns, 1);
+    tally.pass();
+  });
+
+  it('refuses unknown options, scenarios, tools and bad numbers', () => {
+    const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0']];
+    for (const argv of bad) assert.throws(() => parseArgs(argv), Error, argv.join(' '));
+    tally.pass();
+  });
+});
