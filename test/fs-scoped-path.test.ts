@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isStagecraftError } from '../src/errors.js';
-import { cleanPath, isInside, resolveInRoot } from '../src/fs/scoped-path.js';
+import { cleanPath, isInside, resolveInRoot, resolvePartsInRoot } from '../src/fs/scoped-path.js';
 
 let root: string;
 before(async () => {
@@ -43,6 +43,10 @@ describe('resolveInRoot', () => {
     ['/dangling', 'missing/deeper'],
     ['/new/dir/../file', 'new/file'],
     ['/etc/passwd/x', 'etc/passwd/x'],
+    // climbing back out of a missing dir resumes the lookup: the link is still followed inside the root
+    ['/missing/../pw', 'etc/passwd'],
+    ['/missing/deeper/../../lib64/x', 'usr/lib/x'],
+    ['/missing/../lib', 'lib', false],
   ];
   for (const [input, want, follow] of cases) {
     it(`${JSON.stringify(input)}${follow === false ? ' (no final follow)' : ''} -> root/${want}`, async () => {
@@ -57,13 +61,35 @@ describe('resolveInRoot', () => {
     }
   });
 
-  it('property: any path resolves inside the root', async () => {
+  it('missingFrom says where the existing part ends', async () => {
+    const cases: Array<[string, string, number]> = [
+      ['/etc', 'etc', 1],
+      ['/usr/lib/new/x', 'usr/lib/new/x', 2],
+      ['/lib/new', 'usr/lib/new', 2],
+      ['/new/../etc/passwd', 'etc/passwd', 2],
+      ['/etc/passwd/x', 'etc/passwd/x', 2],
+      ['/dangling/y', 'missing/deeper/y', 0],
+      ['/', '', 0],
+    ];
+    for (const [input, parts, missingFrom] of cases) {
+      assert.deepEqual(await resolvePartsInRoot(root, input), { parts: parts === '' ? [] : parts.split('/'), missingFrom }, input);
+    }
+  });
+
+  it('property: any path resolves inside the root, through no symlink the kernel would follow', async () => {
     const comp = fc.constantFrom('..', '.', 'lib', 'lib64', 'usr', 'up', 'pw', 'etc', 'dangling', 'x', '', 'missing');
     await fc.assert(
       fc.asyncProperty(fc.array(comp, { maxLength: 10 }), fc.boolean(), fc.boolean(), async (parts, abs, follow) => {
         const p = (abs ? '/' : '') + parts.join('/');
         const got = await resolveInRoot(root, p, { followFinal: follow });
         assert.ok(isInside(root, got), `${p} -> ${got}`);
+        const { parts: comps } = await resolvePartsInRoot(root, p, { followFinal: follow });
+        assert.equal(join(root, ...comps), got);
+        const checked = follow ? comps.length : comps.length - 1;
+        for (let i = 1; i <= checked; i++) {
+          const st = await lstat(join(root, ...comps.slice(0, i))).catch(() => undefined);
+          assert.ok(!st?.isSymbolicLink(), `${p} -> ${got} goes through the symlink ${comps.slice(0, i).join('/')}`);
+        }
       }),
       { numRuns: 400 },
     );

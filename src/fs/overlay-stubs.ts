@@ -20,8 +20,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { StagecraftError } from '../errors.js';
 import { isOpaqueDir, readPathXattrs } from './overlay-xattr.js';
+import { resolvePartsInRoot } from './scoped-path.js';
 
 export interface ParentDir {
   /** Relative to the root, e.g. 'etc'. */
@@ -43,7 +43,7 @@ export async function recordStubs(rootfs: string, targets: string[]): Promise<Mo
   const created = new Set<string>();
   const parents = new Map<string, ParentDir>();
   for (const target of targets) {
-    const r = await resolveInRoot(rootfs, target);
+    const r = await resolvePartsInRoot(rootfs, target, { loopCode: 'RUNTIME' });
     if (r.missingFrom >= r.parts.length) continue;
     for (let i = r.missingFrom; i < r.parts.length; i++) created.add(r.parts.slice(0, i + 1).join('/'));
     for (let i = 1; i <= r.missingFrom; i++) {
@@ -99,49 +99,6 @@ async function lstatNoFollow(root: string, rel: string): Promise<import('node:fs
     if (!st || !st.isDirectory()) return undefined;
   }
   return fs.lstat(path.join(root, rel)).catch(() => undefined);
-}
-
-interface Resolved {
-  /** Path components of the resolved target, relative to the root. */
-  parts: string[];
-  /** Index of the first component that does not exist (parts.length when all exist). */
-  missingFrom: number;
-}
-
-/**
- * Resolve `target` inside `root` following symlinks, never leaving the root
- * (`..` at the root stays at the root; absolute links restart at the root).
- */
-export async function resolveInRoot(root: string, target: string): Promise<Resolved> {
-  let pending = target.split('/').filter((c) => c !== '' && c !== '.');
-  const cur: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const comp = pending.shift()!;
-    if (comp === '..') { cur.pop(); continue; }
-    const rel = [...cur, comp].join('/');
-    let st;
-    try {
-      st = await fs.lstat(path.join(root, rel));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
-      const missingFrom = cur.length;
-      const rest = [comp, ...pending];
-      for (const c of rest) {
-        if (c === '..') { if (cur.length > missingFrom) cur.pop(); } else if (c !== '.' && c !== '') cur.push(c);
-      }
-      return { parts: cur, missingFrom: Math.min(missingFrom, cur.length) };
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) throw new StagecraftError('RUNTIME', `too many symlinks resolving ${target} in the rootfs`);
-      const link = await fs.readlink(path.join(root, rel));
-      if (link.startsWith('/')) cur.length = 0;
-      pending = [...link.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
-      continue;
-    }
-    cur.push(comp);
-  }
-  return { parts: cur, missingFrom: cur.length };
 }
 
 function deepestFirst(paths: string[]): string[] {
