@@ -4,44 +4,13 @@
  * only; the build executes it.
  */
 import type { SourceRange } from '../errors.js';
+import type { ContainerConfig, HistoryEntry as ImageHistoryEntry, Platform } from '../oci/types.js';
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
+// Image-config shapes have one definition, in src/oci/types.ts.
+export type { ContainerConfig, Platform };
 
-/** Docker image config fields a Dockerfile can set (the `config` object of an image config). */
-export interface ContainerConfig {
-  User?: string;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Volumes?: Record<string, Record<string, never>>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-  ArgsEscaped?: boolean;
-  Healthcheck?: {
-    Test?: string[];
-    Interval?: number;
-    Timeout?: number;
-    StartPeriod?: number;
-    StartInterval?: number;
-    Retries?: number;
-  };
-  OnBuild?: string[] | null;
-  Shell?: string[];
-}
-
-export interface HistoryEntry {
-  /** Set by the build (when the step ran), not by the planner. */
-  created?: string;
-  created_by: string;
-  comment?: string;
-  empty_layer?: boolean;
-}
+/** A step's history entry: the image config's, with `created_by` always set by the planner (`created` by the build). */
+export type HistoryEntry = ImageHistoryEntry & { created_by: string };
 
 export interface BuildRequest {
   /** Target stage name (case-insensitive) or undefined for the last stage. */
