@@ -76,22 +76,7 @@ function checksum(block: Buffer): number {
   return sum;
 }
 
-interface RawFields {
-  name: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
-}
-
-function ustarBlock(f: RawFields): Buffer {
+function ustarBlock(f: RawHeader): Buffer {
   const block = Buffer.alloc(BLOCK);
   const split = splitName(f.name) ?? ['', f.name.slice(0, 100)];
   writeString(block, split[1], 0, 100);
@@ -135,7 +120,7 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (uname.length > 32 || !isAscii(uname)) pax.push(paxRecord('uname', Buffer.from(uname, 'utf8')));
   if (gname.length > 32 || !isAscii(gname)) pax.push(paxRecord('gname', Buffer.from(gname, 'utf8')));
   for (const key of Object.keys(h.xattrs ?? {}).sort()) pax.push(paxRecord(`SCHILY.xattr.${key}`, h.xattrs![key]!));
-  const fields: RawFields = {
+  const fields: RawHeader = {
     name, typeflag: TYPEFLAG[h.type], mode: h.mode, uid: h.uid, gid: h.gid, size, mtime, linkname, uname, gname,
     devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0,
   };

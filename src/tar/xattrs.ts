@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { parseGetfattr } from '../fs/overlay-xattr.js';
 import { findExecutable } from './compression.js';
 
 /**
@@ -13,16 +15,6 @@ function escapePath(p: string): string {
     out += b > 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`;
   }
   return out;
-}
-
-function unescapePath(s: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === '\\' && /^[0-7]{3}$/.test(s.slice(i + 1, i + 4))) { bytes.push(parseInt(s.slice(i + 1, i + 4), 8)); i += 3; }
-    else if (s[i] === '\\' && s[i + 1] === '\\') { bytes.push(0x5c); i += 1; }
-    else bytes.push(...Buffer.from(s[i]!, 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 function run(cmd: string, args: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
@@ -43,24 +35,20 @@ export function xattrToolsAvailable(): boolean {
   return findExecutable('getfattr') !== undefined && findExecutable('setfattr') !== undefined;
 }
 
-/** All xattrs below `root` (symlinks not followed), keyed by absolute path. */
+/**
+ * All xattrs below `root` (symlinks not followed), keyed by absolute path.
+ * Lenient: without getfattr, or where it cannot read, there are none. (A
+ * layer walk uses the strict reader in fs/overlay-xattr, whose parser this shares.)
+ */
 export async function readTreeXattrs(root: string): Promise<Map<string, Record<string, Buffer>>> {
   const out = new Map<string, Record<string, Buffer>>();
   const getfattr = findExecutable('getfattr');
   if (!getfattr) return out;
-  const r = await run(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root]);
-  // getfattr exits 1 when some files have no attributes / unsupported fs; only trust parsed output.
-  let current: Record<string, Buffer> | undefined;
-  for (const line of r.stdout.split('\n')) {
-    if (line.startsWith('# file: ')) {
-      current = {};
-      out.set(unescapePath(Buffer.from(line.slice(8), 'latin1').toString('utf8')), current);
-    } else if (current && line.includes('=')) {
-      const eq = line.indexOf('=');
-      const name = line.slice(0, eq);
-      const v = line.slice(eq + 1);
-      current[name] = v.startsWith('0x') ? Buffer.from(v.slice(2), 'hex') : v.startsWith('0s') ? Buffer.from(v.slice(2), 'base64') : Buffer.from(v.replace(/^"|"$/g, ''), 'latin1');
-    }
+  const abs = resolve(root);
+  const r = await run(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', abs]);
+  // getfattr exits 1 when some path could not be read; keep what it did print.
+  for (const [rel, attrs] of parseGetfattr(Buffer.from(r.stdout, 'latin1').toString('utf8'), abs)) {
+    out.set(rel === '.' ? abs : join(abs, rel), Object.fromEntries(attrs));
   }
   return out;
 }
