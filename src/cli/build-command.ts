@@ -87,6 +87,9 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     renderer.close();
     process.stdout.write(`${result.manifestDigest}\n`);
     if (o.push) {
+      // Ctrl-C during the push stops the process at once (an unfinished upload is simply abandoned).
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       const pushed = await push(result.tags, {
         root: o.root, source: result.tags[0], insecureRegistries: o.insecureRegistry, certsDir: o.certsDir, dockerConfigDir: o.config, onEvent: pushProgress(o.progress),
       });

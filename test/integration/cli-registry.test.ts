@@ -12,19 +12,19 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from
 import { createServer as createNetServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Store } from '../../src/store/index.js';
 import { buildSkipReason, openBuildEnv, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 import { pushBaseImages } from '../support/base-images.js';
-import { errorLines, runCli, type CliResult } from '../support/cli.js';
+import { CLI, errorLines, runCli, type CliResult } from '../support/cli.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { withRootfs } from '../support/oci-run.js';
 import { freePort, skopeo, startRegistry, startTokenServer, writeHtpasswd, type RunningRegistry, type TokenServer } from '../support/registry.js';
 import { makeTestCa, type TestCa } from '../support/tls.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('cli registry', 11);
+const tally = new Tally('cli registry', 12);
 
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 const WRONG = `wrong-${randomBytes(12).toString('hex')}`;
@@ -234,6 +234,35 @@ describe('registry commands on the command line', { skip }, () => {
     assert.ok(d1);
     assert.match(second.stdout, new RegExp(`^2: digest: ${d1} size: \\d+$`, 'm'));
     assert.ok(tokens.requests.some((q) => q.user === 'alice' && q.authenticated && q.scope === 'repository:tok/app:pull,push'));
+    tally.pass();
+  });
+
+  it('Ctrl-C during build --push stops the command at once (an unfinished upload is abandoned)', async () => {
+    const host = tokenProxy.host;
+    const ctx = await context(`FROM ${env.host}/busybox:latest\nRUN echo pushed > /pushed.txt\n`);
+    tokenProxy.add({ method: 'POST', path: /\/blobs\/uploads\//, fault: { kind: 'slow', delayMs: 60_000 }, times: Infinity });
+    try {
+      const child = spawn(process.execPath, [CLI, 'build', '--progress', 'plain', '--push', '--config', join(work, 'docker-token'), '-t', `${host}/tok/interrupted:1`, ctx], {
+        env: { ...process.env, STAGECRAFT_ROOT: env.root, DOCKER_CONFIG: dockerConfig }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      const closed = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_code, signal) => r(signal)));
+      const deadline = Date.now() + 60_000;
+      while (!tokenProxy.log.some((l) => l.fault === 'slow') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(tokenProxy.log.some((l) => l.fault === 'slow'), `the push reached an upload: ${out}`);
+      const sent = Date.now();
+      child.kill('SIGINT');
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const signal = await closed;
+      clearTimeout(stuck);
+      assert.equal(signal, 'SIGINT', 'ended by the SIGINT, not killed after waiting');
+      assert.ok(Date.now() - sent < 5000, 'stopped within seconds, not after the upload');
+      seen.push(out);
+    } finally {
+      tokenProxy.clear();
+    }
     tally.pass();
   });
 
