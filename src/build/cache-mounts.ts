@@ -5,7 +5,10 @@
  *   <root>/cache-mounts/<name>/private-N   extra copies for `sharing=private`
  *   <root>/cache-mounts/<name>/*.lock      who holds a slot (pid, O_EXCL)
  *
- * `<name>` is the id made file-name safe plus a short hash of the id. A new
+ * `<name>` is the id made file-name safe plus a short hash of the id, and,
+ * when the mount gives uid, gid or mode, those settings: BuildKit keys a
+ * cache by its id and the directory those settings make, so `id=x` and
+ * `id=x,uid=7` are two caches (as Docker's BuildKit builds them). A new
  * cache directory is made under a temporary name, seeded from `from`/`source`
  * when given, given its uid/gid/mode (default 0:0 0755) and then renamed into
  * place, so two builds creating the same cache agree on one directory.
@@ -120,9 +123,20 @@ async function subdir(root: string, source: string | undefined, id: string): Pro
   return real;
 }
 
+/**
+ * The directory holding a cache's slots: its id's name, plus the uid, gid
+ * and mode when any is given (unset ones default to 0, 0 and 0755, as in
+ * the directory BuildKit makes for them, so `uid=0` alone is `uid=0,gid=0,mode=0755`).
+ */
+export function cacheSlotsName(r: Pick<CacheDirRequest, 'id' | 'uid' | 'gid' | 'mode'>): string {
+  const name = cacheDirName(r.id);
+  if (r.uid === undefined && r.gid === undefined && r.mode === undefined) return name;
+  return `${name}-${r.uid ?? 0}-${r.gid ?? 0}-${(r.mode ?? 0o755).toString(8)}`;
+}
+
 /** Takes a cache directory for one RUN step; release() when the step is done. */
 export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Promise<CacheDirLease> {
-  const base = join(storeRoot, 'cache-mounts', cacheDirName(r.id));
+  const base = join(storeRoot, 'cache-mounts', cacheSlotsName(r));
   await mkdir(base, { recursive: true, mode: 0o700 });
   const noop = async (): Promise<void> => undefined;
   if (r.sharing === 'shared') {

@@ -37,10 +37,19 @@ describe('cache mount directories', { skip }, () => {
     const r = await root();
     try {
       const a = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 1001, gid: 1002, mode: 0o751 });
-      const b = await acquireCacheDir(r, { id: '/cache', sharing: 'shared' });
+      const b = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 1001, gid: 1002, mode: 0o751 });
       assert.equal(a.dir, b.dir);
       const st = await lstat(a.dir);
       assert.equal(`${st.uid} ${st.gid} ${(st.mode & 0o7777).toString(8)}`, '1001 1002 751');
+      // BuildKit keys a cache by id and its uid/gid/mode settings: other settings (or none) are another cache.
+      const plain = await acquireCacheDir(r, { id: '/cache', sharing: 'shared' });
+      const uid7 = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 7 });
+      assert.equal(new Set([a.dir, plain.dir, uid7.dir]).size, 3, 'different settings, different caches');
+      const uid0 = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 0 });
+      const explicit = await acquireCacheDir(r, { id: '/cache', sharing: 'shared', uid: 0, gid: 0, mode: 0o755 });
+      assert.equal(uid0.dir, explicit.dir, 'unset settings default to 0, 0 and 0755');
+      assert.notEqual(uid0.dir, plain.dir, 'any setting makes a cache apart from the plain one');
+      await Promise.all([plain.release(), uid7.release(), uid0.release(), explicit.release()]);
       const other = await acquireCacheDir(r, { id: '/cache2', sharing: 'shared' });
       assert.notEqual(other.dir, a.dir);
       assert.equal((await lstat(other.dir)).mode & 0o7777, 0o755, 'default mode 0755');
