@@ -10,7 +10,8 @@
  *                              --unpack=true
  *   git@host:repo, git://, ssh://, http(s)://...repo.git[#ref[:subdir]]
  *                              a checkout of ref (default HEAD), its subdir,
- *                              without .git unless --keep-git-dir;
+ *                              without .git unless --keep-git-dir (a kept
+ *                              .git has HEAD detached at the commit);
  *                              --checksum is a commit-SHA prefix
  *
  * A build fetches each source once: the cache key needs the content digest
@@ -211,7 +212,8 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
   const sshAuthSock = overSsh ? opts.sshAgent?.() : undefined;
   try {
     await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal, sshAuthSock });
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
+    // Detached, as BuildKit leaves a kept .git (it checks out FETCH_HEAD): HEAD names the commit, not a branch.
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
     await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal, sshAuthSock }).catch(() => undefined);
   } catch (e) {
     throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });

@@ -7,8 +7,9 @@
  * hash, symlink target, hard-link count), the history and the config fields
  * users rely on are compared. Times are ignored, and so are the paths a case
  * lists as nondeterministic. `oracle: expected` cases use syntax Docker 20.10
- * cannot build (heredocs, --link, --parents, --exclude, ADD --checksum, RUN
- * --network): their result is compared with a hand-written expected tree.
+ * cannot build (heredocs, --link, --parents, --exclude, ADD --checksum, ADD
+ * <git>, RUN --network) or build differently (zstd archives, chmod above
+ * 0777): their result is compared with a hand-written expected tree.
  *
  * Docker 20.10 differs from current BuildKit (which stagecraft follows) in
  * ways normalised here, each checked rather than dropped blindly:
@@ -23,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,11 @@ interface CaseSpec {
   context?: string;
   /** Dockerfile relative to the repository (default: the case's Dockerfile). */
   dockerfile?: string;
-  /** Shell commands run in a copy of the context before both builds (make archives, symlinks, modes). */
+  /**
+   * Shell commands run in a copy of the context before both builds (make
+   * archives, symlinks, modes). $SERVED is a directory the loopback HTTP
+   * server also serves (after www/), e.g. for git repositories.
+   */
   setup?: string;
   /** Nondeterministic paths (prefixes; `*` matches within a name). */
   ignore?: string[];
@@ -139,11 +144,15 @@ describe('differential: stagecraft vs BuildKit (docker.io 20.10) and hand-writte
     dockerd = await startDockerd();
     work = await mkdtemp(join(tmpdir(), 'stagecraft-differential-'));
     env.scratch.push(work);
-    // The loopback HTTP server for ADD <url>: files under www/, Last-Modified fixed.
+    // The loopback HTTP server for ADD <url>: files under www/, then under the
+    // served/ directory that case setups fill (git repositories for ADD <git>,
+    // served with git's dumb HTTP protocol); Last-Modified fixed.
+    const served = join(work, 'served');
+    await mkdir(served);
     http = createServer((req, res) => {
       const rel = decodeURIComponent((req.url ?? '/').split('?')[0]!).replace(/^\/+/, '');
-      const p = join(WWW, rel);
-      if (rel.includes('..') || !existsSync(p)) { res.writeHead(404).end(); return; }
+      const p = [join(WWW, rel), join(served, rel)].find((f) => existsSync(f) && statSync(f).isFile());
+      if (rel.includes('..') || !p) { res.writeHead(404).end(); return; }
       res.writeHead(200, { 'Last-Modified': new Date(Date.UTC(2024, 0, 2)).toUTCString() }).end(readFileSync(p));
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
@@ -182,7 +191,7 @@ describe('differential: stagecraft vs BuildKit (docker.io 20.10) and hand-writte
     if (existsSync(source)) await cp(source, context, { recursive: true, verbatimSymlinks: true });
     else await mkdir(context);
     if (c.setup) {
-      const r = await run('bash', ['-euo', 'pipefail', '-c', c.setup], { cwd: context });
+      const r = await run('bash', ['-euo', 'pipefail', '-c', c.setup], { cwd: context, env: { ...process.env, SERVED: join(work, 'served') } });
       assert.equal(r.code, 0, `setup of ${c.name}: ${r.stderr}`);
     }
     const own = join(c.dir, 'Dockerfile');
