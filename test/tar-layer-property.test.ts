@@ -25,7 +25,7 @@ import fc from 'fast-check';
 import { digestLayerDir } from '../src/build/commit.js';
 import { sha256 } from '../src/oci/index.js';
 import { Store } from '../src/store/index.js';
-import { dirToLayerEntries, extractLayerFrom, layerDirTar, readTar, tarChunks, walkLayerDir, writeLayerEntries, type LayerDirEntry, type TarHeader } from '../src/tar/index.js';
+import { dirToLayerEntries, extractLayerFrom, layerDirTar, readTar, tarChunks, walkLayerDir, writeLayerEntries, writeLayerFromDir, type LayerDirEntry, type TarHeader } from '../src/tar/index.js';
 
 const isRoot = process.getuid?.() === 0;
 const TOTAL = 3;
@@ -225,6 +225,7 @@ describe('the layer walker', { skip: isRoot ? false : 'needs root for mknod, cho
         const commit = await digestLayerDir(upper);
         const viaWriter = await collect(tarChunks(dirToLayerEntries(upper)));
         assert.equal(sha256(viaWriter), commit.diffId, 'tar writer path = commit digest');
+        for (const scanAhead of [0, 1, 3]) assert.equal((await writeLayerFromDir(upper, undefined, { scanAhead })).diffId, commit.diffId, `scanAhead ${scanAhead}`);
         assert.equal(viaWriter.length, commit.size);
 
         const got: ReturnType<typeof model> = [];

@@ -27,7 +27,7 @@
  * every 20 ms. Memory is flat: one chunk in hand plus the stream's buffer.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -48,6 +48,8 @@ export interface DirToLayerOptions {
   format?: 'overlay' | 'plain';
   /** Leave out this path (relative, e.g. 'etc/hosts') and, for a directory, all below it. */
   exclude?: (relPath: string) => boolean;
+  /** How many paths the scan may stat ahead while the xattrs are read (default 50,000; tests vary it). */
+  scanAhead?: number;
 }
 
 export interface WriteLayerOptions extends DirToLayerOptions {
@@ -83,9 +85,9 @@ export function isWhiteout(st: { isCharacterDevice(): boolean; rdev: bigint | nu
   return st.isCharacterDevice() && BigInt(st.rdev) === 0n;
 }
 
-/** xwhiteout: an empty regular file carrying overlay's whiteout attribute. */
-function isXattrWhiteout(st: BigIntStats, attrs: Xattrs | undefined): boolean {
-  return attrs !== undefined && st.isFile() && st.size === 0n && (attrs.has('trusted.overlay.whiteout') || attrs.has('user.overlay.whiteout'));
+/** xwhiteout: an (empty, regular) file carrying overlay's whiteout attribute. */
+function isWhiteoutFile(attrs: Xattrs | undefined): boolean {
+  return attrs !== undefined && (attrs.has('trusted.overlay.whiteout') || attrs.has('user.overlay.whiteout'));
 }
 
 /** The attributes a layer keeps: not trusted.* (overlay's and the host's), not user.overlay.*. */
@@ -107,10 +109,60 @@ function seconds(ns: bigint): number {
   return Number(ns < 0n && s * NS !== ns ? s - 1n : s);
 }
 
+/** One path as the scan saw it (lstat, and a symlink's target): all the walk needs, without xattrs. */
+interface Scanned {
+  rel: string;
+  /** The directory it is in ('' for the root) and its own name. */
+  parent: string;
+  name: string;
+  abs: string;
+  kind: 'dir' | 'file' | 'symlink' | 'chardev' | 'blockdev' | 'fifo';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  rdev: bigint;
+  /** dev:ino when the inode has more than one link. */
+  inode?: string;
+  linkname?: string;
+}
+
 /**
- * The walker: reads the tree's xattrs (one getfattr), then returns the
- * entries lazily, in layer order. Everything else in this module (and the
- * commit, the store and upper-diff) serialises what this yields.
+ * Depth-first, names byte-sorted in each directory, a directory before its
+ * contents (as Go's filepath.Walk); sockets and excluded paths left out.
+ */
+function* scan(root: string, rel: string, exclude: ((rel: string) => boolean) | undefined): Generator<Scanned> {
+  const abs = rel === '' ? root : join(root, rel);
+  const names = readdirSync(abs);
+  const keys = names.map((n) => Buffer.from(n));
+  const order = names.map((_, i) => i).sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
+  for (const i of order) {
+    const name = names[i]!;
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    if (exclude?.(childRel)) continue;
+    const childAbs = join(abs, name);
+    const st = lstatSync(childAbs, { bigint: true });
+    const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink'
+      : st.isCharacterDevice() ? 'chardev' : st.isBlockDevice() ? 'blockdev' : st.isFIFO() ? 'fifo' : undefined;
+    if (kind === undefined) continue; // sockets: a tar cannot hold them
+    yield {
+      rel: childRel, parent: rel, name, abs: childAbs, kind,
+      mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtime: seconds(st.mtimeNs), rdev: st.rdev,
+      inode: st.nlink > 1n && kind !== 'dir' ? `${st.dev}:${st.ino}` : undefined,
+      linkname: kind === 'symlink' ? readlinkSync(childAbs) : undefined,
+    };
+    if (kind === 'dir') yield* scan(root, childRel, exclude);
+  }
+}
+
+/** How many paths the scan may run ahead while getfattr is still reading the tree's xattrs. */
+const SCAN_AHEAD = 50_000;
+
+/**
+ * The walker: scans the tree (lstat) while one getfattr reads its xattrs, then
+ * returns the entries lazily, in layer order. Everything else in this module
+ * (and the commit, the store and upper-diff) serialises what this yields.
  */
 export async function walkLayerDir(dir: string, opts: DirToLayerOptions = {}): Promise<Iterable<LayerDirEntry>> {
   const root = resolve(dir);
@@ -121,74 +173,79 @@ export async function walkLayerDir(dir: string, opts: DirToLayerOptions = {}): P
     throw new StagecraftError('NOT_FOUND', `layer directory ${root} does not exist`, { cause: e });
   }
   if (!rootStat.isDirectory()) throw new StagecraftError('INTERNAL', `${root} is not a directory`);
-  const xattrs = await readTreeXattrs(root);
   const overlay = (opts.format ?? 'overlay') === 'overlay';
-  const exclude = opts.exclude;
 
-  function* walk(rel: string): Generator<LayerDirEntry> {
-    const abs = rel === '' ? root : join(root, rel);
-    const names = readdirSync(abs);
-    const keys = names.map((n) => Buffer.from(n));
-    const order = names.map((_, i) => i).sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
-    for (const i of order) {
-      const name = names[i]!;
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      if (exclude?.(childRel)) continue;
-      const childAbs = join(abs, name);
-      const st = lstatSync(childAbs, { bigint: true });
-      if (st.isSocket()) continue;
-      const attrs = xattrs.get(childRel);
-      const mtime = seconds(st.mtimeNs);
-      if (overlay && (isWhiteout(st) || isXattrWhiteout(st, attrs))) {
-        const wh = rel === '' ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
-        yield { header: { path: wh, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime } };
+  // getfattr runs in its own process; scan ahead meanwhile (turning the event
+  // loop now and then, so its output pipe is drained and it never stalls).
+  let settled = false;
+  const pending = readTreeXattrs(root).finally(() => { settled = true; });
+  const first = scan(root, '', opts.exclude);
+  const ahead: Scanned[] = [];
+  let scanned = false;
+  const scanAhead = opts.scanAhead ?? SCAN_AHEAD;
+  for (let t = Date.now(); !settled && ahead.length < scanAhead;) {
+    const r = first.next();
+    if (r.done) { scanned = true; break; }
+    ahead.push(r.value);
+    if ((ahead.length & 63) === 0 && Date.now() - t > 4) {
+      await new Promise((r) => setImmediate(r));
+      t = Date.now();
+    }
+  }
+  const xattrs = await pending;
+
+  function* entries(items: Iterable<Scanned>): Generator<LayerDirEntry> {
+    const links = new Map<string, string>();
+    for (const c of items) {
+      const attrs = xattrs.get(c.rel);
+      if (overlay && ((c.kind === 'chardev' && c.rdev === 0n) || (c.kind === 'file' && c.size === 0 && isWhiteoutFile(attrs)))) {
+        const wh = c.parent === '' ? WHITEOUT_PREFIX + c.name : `${c.parent}/${WHITEOUT_PREFIX}${c.name}`;
+        yield { header: { path: wh, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime: c.mtime } };
         continue;
       }
-      const h: TarHeader = { path: childRel, type: 'file', mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: 0, mtime };
-      const kept = keptXattrs(attrs);
-      if (st.isDirectory()) {
-        h.type = 'dir';
-        if (kept) h.xattrs = kept;
-        yield { header: h };
-        if (overlay && isOpaqueDir(attrs)) {
-          yield { header: { path: `${childRel}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime } };
-        }
-        yield* walk(childRel);
-        continue;
-      }
-      if (st.nlink > 1n) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = links.get(key);
-        if (first !== undefined) {
+      const h: TarHeader = { path: c.rel, type: c.kind, mode: c.mode, uid: c.uid, gid: c.gid, size: 0, mtime: c.mtime };
+      if (c.inode !== undefined) {
+        const target = links.get(c.inode);
+        if (target !== undefined) {
           h.type = 'hardlink';
-          h.linkname = first;
+          h.linkname = target;
           yield { header: h };
           continue;
         }
-        links.set(key, childRel);
+        links.set(c.inode, c.rel);
       }
+      const kept = keptXattrs(attrs);
       if (kept) h.xattrs = kept;
-      if (st.isFile()) {
-        h.size = Number(st.size);
-        yield { header: h, source: childAbs };
-      } else if (st.isSymbolicLink()) {
-        h.type = 'symlink';
-        h.linkname = readlinkSync(childAbs);
-        yield { header: h };
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        h.type = st.isCharacterDevice() ? 'chardev' : 'blockdev';
-        const { major, minor } = splitDev(st.rdev);
+      if (c.kind === 'file') {
+        h.size = c.size;
+        yield { header: h, source: c.abs };
+        continue;
+      }
+      if (c.kind === 'symlink') h.linkname = c.linkname;
+      if (c.kind === 'chardev' || c.kind === 'blockdev') {
+        const { major, minor } = splitDev(c.rdev);
         h.devmajor = major;
         h.devminor = minor;
-        yield { header: h };
-      } else if (st.isFIFO()) {
-        h.type = 'fifo';
-        yield { header: h };
+      }
+      yield { header: h };
+      if (c.kind === 'dir' && overlay && isOpaqueDir(attrs)) {
+        yield { header: { path: `${c.rel}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime: c.mtime } };
       }
     }
   }
-  const links = new Map<string, string>();
-  return { [Symbol.iterator]: () => { links.clear(); return walk(''); } };
+  function* resumed(): Generator<Scanned> {
+    yield* ahead;
+    ahead.length = 0;
+    if (!scanned) yield* first;
+  }
+  let used = false;
+  return {
+    [Symbol.iterator]: () => {
+      const items = used ? scan(root, '', opts.exclude) : resumed();
+      used = true;
+      return entries(items);
+    },
+  };
 }
 
 /**
