@@ -11,8 +11,7 @@
 import type { Writable } from 'node:stream';
 import { writeLayerFromDir, type LayerDigestInfo, type WriteLayerOptions } from '../tar/from-dir.js';
 
-export { cleanUpper } from './overlay-stubs.js';
-export { isWhiteout, OPAQUE_MARKER as OPAQUE_WHITEOUT, splitDev, WHITEOUT_PREFIX, type LayerDigestInfo } from '../tar/from-dir.js';
+export { splitDev, type LayerDigestInfo } from '../tar/from-dir.js';
 
 export type LayerFromUpperOptions = Omit<WriteLayerOptions, 'format'>;
 
