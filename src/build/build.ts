@@ -335,6 +335,8 @@ async function runStage(r: StageRun): Promise<StageOutput> {
       const out = r.results.get(`stage:${from.index}`) as StageOutput | undefined;
       return out ? { layers: out.layers, key: out.key, name: out.name } : undefined;
     }
+    // `--from=scratch` is the empty filesystem (as BuildKit), never an image to pull.
+    if (from.kind === 'image' && from.ref === 'scratch') return { layers: [], key: baseKey({ kind: 'scratch' }), name: 'scratch' };
     if (from.kind === 'image') {
       const img = r.results.get(r.imageTaskId(from.ref)) as ImageSource | undefined;
       return img ? { layers: img.layers, key: img.manifestDigest, name: from.ref } : undefined;

@@ -12,7 +12,7 @@
  *   skopeo), COPY --from trigger included: run once, and the stage it reads
  *   is built although nothing else needs it;
  * - empty (zero-layer) stages read through overlay: COPY --from an empty
- *   stage, RUN in a FROM scratch stage with a bind mount;
+ *   stage or --from=scratch, RUN in a FROM scratch stage with a bind mount;
  * - ADD of local files that only look like archives: copied as they are.
  */
 import { after, before, describe, it } from 'node:test';
@@ -235,7 +235,7 @@ describe('build gaps', { skip }, () => {
     tally.pass();
   });
 
-  it('empty stages through overlay: COPY --from a stage with no layers, RUN in FROM scratch with a bind mount', async () => {
+  it('empty stages through overlay: COPY --from a stage with no layers and --from=scratch, RUN in FROM scratch with a bind mount', async () => {
     const context = await contextWith({
       Dockerfile: [
         'FROM scratch AS empty',
@@ -245,6 +245,7 @@ describe('build gaps', { skip }, () => {
         'RUN --mount=from=tools,target=/t ["/t/bin/busybox", "sh", "-c", "echo made > /made"]',
         `FROM ${busybox}`,
         'COPY --from=empty / /copied/',
+        'COPY --from=scratch / /from-scratch/',
         'COPY --from=made /made /made',
       ].join('\n'),
     });
@@ -252,6 +253,7 @@ describe('build gaps', { skip }, () => {
     await withRootfs(env.root, result.tags[0]!, async (fs) => {
       assert.ok((await lstat(join(fs, 'copied'))).isDirectory());
       assert.deepEqual(await readdir(join(fs, 'copied')), []);
+      assert.deepEqual(await readdir(join(fs, 'from-scratch')), [], '--from=scratch is the empty filesystem');
       assert.equal(await readFile(join(fs, 'made'), 'utf8'), 'made\n');
     });
     tally.pass();
