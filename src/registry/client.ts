@@ -380,7 +380,7 @@ export class RegistryClient {
       case 401:
       case 403:
         return new RegistryError('REGISTRY', `access to ${subject} denied by registry ${ref.registry}: HTTP ${res.status}${codeText}`, {
-          ...d, hint: 'the image may be private: supply credentials for this registry',
+          ...d, hint: `the image may be private: log in with stagecraft login ${ref.registry} (credentials are read from $DOCKER_CONFIG/config.json or --config)`,
         });
       default:
         return new RegistryError('REGISTRY', `registry ${ref.registry} answered HTTP ${res.status} for ${subject}${codeText}${entries[0]?.message ? `: ${entries[0].message}` : ''}`, {

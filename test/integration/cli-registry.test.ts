@@ -195,6 +195,7 @@ describe('registry commands on the command line', { skip }, () => {
     const errs = errorLines(denied.stderr);
     assert.equal(errs.length, 1, denied.stderr);
     assert.ok(errs[0]!.includes(tls.host) && /401|UNAUTHORIZED/.test(errs[0]!), errs[0]);
+    assert.ok(errs[0]!.includes(`log in with stagecraft login ${tls.host}`), errs[0]);
     tally.pass();
   });
 
