@@ -151,7 +151,7 @@ export class RegistryClient {
     const code = parseErrorBody(text)[0]?.code;
     throw new RegistryError('REGISTRY', `login to ${registry} failed: HTTP ${res.status}${code ? ` (${code})` : ''}`, {
       registry, status: res.status, registryCode: code,
-      hint: res.status === 401 ? 'check the user name and password' : undefined,
+      hint: res.status === 401 ? 'check the user name and password' : tlsOnlyHint(res.status, text, registry),
     });
   }
 
@@ -384,10 +384,16 @@ export class RegistryClient {
         });
       default:
         return new RegistryError('REGISTRY', `registry ${ref.registry} answered HTTP ${res.status} for ${subject}${codeText}${entries[0]?.message ? `: ${entries[0].message}` : ''}`, {
-          ...d, retryable: isRetryableStatus(res.status),
+          ...d, retryable: isRetryableStatus(res.status), hint: tlsOnlyHint(res.status, text, ref.registry),
         });
     }
   }
+}
+
+/** A loopback registry reached over plain HTTP that only speaks TLS answers 400 with Go's "HTTP request to an HTTPS server". */
+function tlsOnlyHint(status: number, body: string, registry: string): string | undefined {
+  if (status !== 400 || !body.includes('HTTP request to an HTTPS server')) return undefined;
+  return `${registry} speaks HTTPS: put its CA in <certs-dir>/${registry}/ca.crt (--certs-dir, default /etc/docker/certs.d), or pass --insecure-registry ${registry}`;
 }
 
 async function readBytes(res: HttpResponse, limit: number): Promise<Uint8Array> {

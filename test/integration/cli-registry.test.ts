@@ -115,7 +115,18 @@ describe('registry commands on the command line', { skip }, () => {
     tally.pass();
   });
 
-  it('login over verified TLS (--certs-dir CA) stores base64 auths in $DOCKER_CONFIG/config.json, mode 0600, as docker login does', async () => {
+  it('login over verified TLS (--certs-dir CA; without it, a hint; --insecure-registry skips verification) stores base64 auths in $DOCKER_CONFIG/config.json, mode 0600, as docker login does', async () => {
+    // Without the CA a loopback host is plain HTTP, which a TLS-only registry refuses: the error says what to do.
+    const plain = await sc(['login', '-u', 'alice', '--password-stdin', tls.host], { input: `${PASSWORD}\n` });
+    assert.equal(plain.code, 1);
+    assert.deepEqual(errorLines(plain.stderr), [
+      `error: login to ${tls.host} failed: HTTP 400 (${tls.host} speaks HTTPS: put its CA in <certs-dir>/${tls.host}/ca.crt (--certs-dir, default /etc/docker/certs.d), or pass --insecure-registry ${tls.host})`,
+    ]);
+    // --insecure-registry: HTTPS without verifying the certificate (checked, not stored: another config dir).
+    const insecure = ok(await sc(['login', '-u', 'alice', '--password-stdin', '--insecure-registry', tls.host, '--config', join(work, 'docker-insecure'), tls.host], { input: PASSWORD }));
+    assert.equal(insecure.stdout, 'Login Succeeded\n');
+    await assert.rejects(stat(authfile()), /ENOENT/, 'nothing stored in $DOCKER_CONFIG yet');
+
     const r = ok(await sc(['login', '-u', 'alice', '--password-stdin', '--certs-dir', certsDir, tls.host], { input: `${PASSWORD}\n` }));
     assert.equal(r.stdout, 'Login Succeeded\n');
     assert.match(r.stderr, /WARNING! Your password will be stored unencrypted in .*config\.json/);
