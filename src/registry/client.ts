@@ -13,7 +13,7 @@ import { StagecraftError } from '../errors.js';
 import { DEFAULT_REGISTRY, DEFAULT_REGISTRY_API_HOST, parseReference, type Reference } from '../reference/index.js';
 import { pullScope } from './auth-challenge.js';
 import { Limiter } from './limiter.js';
-import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
+import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError, tlsOnlyHint } from './registry-error.js';
 import { isLoopbackHost, readText, Transport, type HttpResponse } from './transport.js';
 import type { BlobProgress, BlobSink, RegistryClientOptions, ResolvedImage } from './types.js';
 import { verifyBytes } from './verify.js';
@@ -388,12 +388,6 @@ export class RegistryClient {
         });
     }
   }
-}
-
-/** A loopback registry reached over plain HTTP that only speaks TLS answers 400 with Go's "HTTP request to an HTTPS server". */
-function tlsOnlyHint(status: number, body: string, registry: string): string | undefined {
-  if (status !== 400 || !body.includes('HTTP request to an HTTPS server')) return undefined;
-  return `${registry} speaks HTTPS: put its CA in <certs-dir>/${registry}/ca.crt (--certs-dir, default /etc/docker/certs.d), or pass --insecure-registry ${registry}`;
 }
 
 async function readBytes(res: HttpResponse, limit: number): Promise<Uint8Array> {

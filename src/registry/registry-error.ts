@@ -67,3 +67,9 @@ export function isRetryableNetworkError(e: unknown): boolean {
   if (typeof code === 'string' && RETRYABLE_NET.has(code)) return true;
   return e instanceof Error && /socket hang up|aborted/i.test(e.message);
 }
+
+/** A loopback registry reached over plain HTTP that only speaks TLS answers 400 with Go's "HTTP request to an HTTPS server". */
+export function tlsOnlyHint(status: number, body: string, registry: string): string | undefined {
+  if (status !== 400 || !body.includes('HTTP request to an HTTPS server')) return undefined;
+  return `${registry} speaks HTTPS: put its CA in <certs-dir>/${registry}/ca.crt (--certs-dir, default /etc/docker/certs.d), or pass --insecure-registry ${registry}`;
+}
