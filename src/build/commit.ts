@@ -6,6 +6,7 @@
  * walker (src/tar/from-dir.ts), so it reproduces this diffId.
  */
 import { rm } from 'node:fs/promises';
+import { StagecraftError } from '../errors.js';
 import type { Digest } from '../oci/index.js';
 import type { Store } from '../store/index.js';
 import { writeLayerFromDir } from '../tar/from-dir.js';
@@ -18,8 +19,12 @@ export interface Committed {
 
 /** diffId, tar size and entry count of a layer directory, without writing the tar anywhere. */
 export async function digestLayerDir(dir: string): Promise<{ diffId: Digest; size: number; entries: number }> {
-  const { diffId, size, entries } = await writeLayerFromDir(dir);
-  return { diffId: diffId as Digest, size, entries };
+  try {
+    const { diffId, size, entries } = await writeLayerFromDir(dir);
+    return { diffId: diffId as Digest, size, entries };
+  } catch (e) {
+    throw new StagecraftError('INTERNAL', `cannot make the step's layer: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 export async function commitUpper(store: Store, upperDir: string): Promise<Committed> {

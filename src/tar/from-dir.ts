@@ -33,10 +33,9 @@ import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readlink
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { StagecraftError } from '../errors.js';
-import { isOpaqueDir, readTreeXattrs, type Xattrs } from '../fs/overlay-xattr.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './header.js';
-import type { TarWriteEntry } from './writer.js';
+import { TarWriteError, type TarWriteEntry } from './writer.js';
+import { readTreeXattrs } from './xattrs.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -82,9 +81,17 @@ export function splitDev(rdev: bigint | number): { major: number; minor: number 
   return { major, minor };
 }
 
+type Xattrs = Record<string, Buffer>;
+
 /** xwhiteout: an (empty, regular) file carrying overlay's whiteout attribute. */
 function isWhiteoutFile(attrs: Xattrs | undefined): boolean {
-  return attrs !== undefined && (attrs.has('trusted.overlay.whiteout') || attrs.has('user.overlay.whiteout'));
+  return attrs !== undefined && (attrs['trusted.overlay.whiteout'] !== undefined || attrs['user.overlay.whiteout'] !== undefined);
+}
+
+/** overlay.opaque=y (trusted.* as root mounts it, user.* with userxattr). 'x' only marks a dir holding xwhiteouts. */
+function isOpaqueDir(attrs: Xattrs | undefined): boolean {
+  const y = (v: Buffer | undefined): boolean => v?.length === 1 && v[0] === 0x79;
+  return attrs !== undefined && (y(attrs['trusted.overlay.opaque']) || y(attrs['user.overlay.opaque']));
 }
 
 /** The attributes a layer keeps: not trusted.* (overlay's and the host's), not user.overlay.*. */
@@ -95,7 +102,7 @@ function layerXattr(name: string): boolean {
 function keptXattrs(attrs: Xattrs | undefined): Record<string, Buffer> | undefined {
   if (!attrs) return undefined;
   let kept: Record<string, Buffer> | undefined;
-  for (const [k, v] of attrs) if (layerXattr(k)) (kept ??= {})[k] = v;
+  for (const k of Object.keys(attrs)) if (layerXattr(k)) (kept ??= {})[k] = attrs[k]!;
   return kept;
 }
 
@@ -167,15 +174,15 @@ export async function walkLayerDir(dir: string, opts: DirToLayerOptions = {}): P
   try {
     rootStat = lstatSync(root);
   } catch (e) {
-    throw new StagecraftError('NOT_FOUND', `layer directory ${root} does not exist`, { cause: e });
+    throw new TarWriteError(`layer directory ${root} does not exist`, { cause: e });
   }
-  if (!rootStat.isDirectory()) throw new StagecraftError('INTERNAL', `${root} is not a directory`);
+  if (!rootStat.isDirectory()) throw new TarWriteError(`layer directory ${root} is not a directory`);
   const overlay = (opts.format ?? 'overlay') === 'overlay';
 
   // getfattr runs in its own process; scan ahead meanwhile (turning the event
   // loop now and then, so its output pipe is drained and it never stalls).
   let settled = false;
-  const pending = readTreeXattrs(root).finally(() => { settled = true; });
+  const pending = readTreeXattrs(root, { strict: true }).finally(() => { settled = true; });
   const first = scan(root, '', opts.exclude);
   const ahead: Scanned[] = [];
   let scanned = false;
@@ -194,7 +201,7 @@ export async function walkLayerDir(dir: string, opts: DirToLayerOptions = {}): P
   function* entries(items: Iterable<Scanned>): Generator<LayerDirEntry> {
     const links = new Map<string, string>();
     for (const c of items) {
-      const attrs = xattrs.get(c.rel);
+      const attrs = xattrs.get(c.abs);
       if (overlay && ((c.kind === 'chardev' && c.rdev === 0n) || (c.kind === 'file' && c.size === 0 && isWhiteoutFile(attrs)))) {
         const wh = c.parent === '' ? WHITEOUT_PREFIX + c.name : `${c.parent}/${WHITEOUT_PREFIX}${c.name}`;
         yield { header: { path: wh, type: 'file', mode: 0, size: 0, uid: 0, gid: 0, mtime: c.mtime } };
@@ -373,8 +380,8 @@ class ChunkSink {
   }
 }
 
-function changed(name: string, size: number): StagecraftError {
-  return new StagecraftError('INTERNAL', `${name} changed size while the layer was written (expected ${size} bytes)`);
+function changed(name: string, size: number): TarWriteError {
+  return new TarWriteError(`${name} changed size while the layer was written (expected ${size} bytes)`);
 }
 
 function waitDrain(out: Writable): Promise<void> {
@@ -387,7 +394,7 @@ function waitDrain(out: Writable): Promise<void> {
     };
     const onDrain = (): void => done();
     const onError = (e: unknown): void => done(e);
-    const onClose = (): void => done(new StagecraftError('INTERNAL', 'layer output closed before the layer was written'));
+    const onClose = (): void => done(new TarWriteError('layer output closed before the layer was written'));
     out.on('drain', onDrain);
     out.on('error', onError);
     out.on('close', onClose);

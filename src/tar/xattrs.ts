@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { parseGetfattr } from '../fs/overlay-xattr.js';
 import { findExecutable } from './compression.js';
 
 /**
@@ -15,6 +13,17 @@ function escapePath(p: string): string {
     out += b > 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`;
   }
   return out;
+}
+
+/** Undoes escapePath; `s` is getfattr's output as latin1 (one char per byte), the result is UTF-8 decoded. */
+function unescapePath(s: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && /^[0-7]{3}$/.test(s.slice(i + 1, i + 4))) { bytes.push(parseInt(s.slice(i + 1, i + 4), 8)); i += 3; }
+    else if (s[i] === '\\' && s[i + 1] === '\\') { bytes.push(0x5c); i += 1; }
+    else bytes.push(s.charCodeAt(i) & 0xff);
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 function run(cmd: string, args: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
@@ -37,18 +46,31 @@ export function xattrToolsAvailable(): boolean {
 
 /**
  * All xattrs below `root` (symlinks not followed), keyed by absolute path.
- * Lenient: without getfattr, or where it cannot read, there are none. (A
- * layer walk uses the strict reader in fs/overlay-xattr, whose parser this shares.)
+ * Lenient by default: without getfattr, or where it cannot read, there are
+ * none. `strict` (a layer walk: a lost opaque marker would be a wrong layer)
+ * fails instead.
  */
-export async function readTreeXattrs(root: string): Promise<Map<string, Record<string, Buffer>>> {
+export async function readTreeXattrs(root: string, opts: { strict?: boolean } = {}): Promise<Map<string, Record<string, Buffer>>> {
   const out = new Map<string, Record<string, Buffer>>();
   const getfattr = findExecutable('getfattr');
-  if (!getfattr) return out;
-  const abs = resolve(root);
-  const r = await run(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', abs]);
-  // getfattr exits 1 when some path could not be read; keep what it did print.
-  for (const [rel, attrs] of parseGetfattr(Buffer.from(r.stdout, 'latin1').toString('utf8'), abs)) {
-    out.set(rel === '.' ? abs : join(abs, rel), Object.fromEntries(attrs));
+  if (!getfattr) {
+    if (opts.strict) throw new Error('getfattr is not installed; it is needed to read overlay whiteouts and xattrs (apt-get install attr)');
+    return out;
+  }
+  const r = await run(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', root]);
+  if (opts.strict && r.code !== 0) throw new Error(`getfattr failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  // getfattr exits 1 when some path could not be read; leniently, keep what it did print.
+  let current: Record<string, Buffer> | undefined;
+  for (const line of r.stdout.split('\n')) {
+    if (line.startsWith('# file: ')) {
+      current = {};
+      out.set(unescapePath(line.slice(8)), current);
+    } else if (current && line.includes('=')) {
+      const eq = line.indexOf('=');
+      const name = line.slice(0, eq);
+      const v = line.slice(eq + 1);
+      current[name] = v.startsWith('0x') ? Buffer.from(v.slice(2), 'hex') : v.startsWith('0s') ? Buffer.from(v.slice(2), 'base64') : Buffer.from(v.replace(/^"|"$/g, ''), 'latin1');
+    }
   }
   return out;
 }
