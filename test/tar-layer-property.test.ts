@@ -256,7 +256,7 @@ describe('the layer walker', { skip: isRoot ? false : 'needs root for mknod, cho
         await store.layers.remove(commit.diffId);
         rmSync(store.path(commit.diffId), { force: true });
       }),
-      { numRuns: Number(process.env.LAYER_PROPERTY_RUNS ?? 25) },
+      { numRuns: Number(process.env.LAYER_PROPERTY_RUNS ?? 25), ...(process.env.LAYER_PROPERTY_SEED ? { seed: Number(process.env.LAYER_PROPERTY_SEED) } : {}) },
     );
     passed++;
   });
