@@ -23,7 +23,7 @@ import {
   buildScenarios, fileCountContext, FULL_SIZES, memoryContext, QUICK_SIZES, SCENARIO_NAMES, tinyContext,
   type BuildScenario, type Mode, type Prepared, type ScenarioName, type Sizes,
 } from './scenarios.js';
-import { BuildahBuilder, BuildkitBuilder, cliPath, killRunning, sampleOf, StagecraftBuilder, timed, type Builder } from './tools.js';
+import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampleOf, StagecraftBuilder, timed, type Builder } from './tools.js';
 
 /**
  * Bundles the CLI with the options of scripts/bundle.mjs into `dir`/dist, next
@@ -347,6 +347,7 @@ async function main(): Promise<void> {
   };
   try {
     await bench.run();
+    if (isAborted()) throw new Error('benchmark interrupted: no report');
     const versions = await Promise.all(bench.builders.map((b) => b.version().catch(() => b.tool)));
     const text = await bench.report(versions, started);
     process.stdout.write(`\n${text}`);

@@ -49,6 +49,11 @@ function readHwm(pid: number): number | undefined {
 const running = new Set<import('node:child_process').ChildProcess>();
 let aborted = false;
 
+/** True once killRunning() ran: results after that are not measurements. */
+export function isAborted(): boolean {
+  return aborted;
+}
+
 /** Kills every command still running and refuses to start new ones (SIGINT teardown). */
 export function killRunning(): void {
   aborted = true;
