@@ -48,7 +48,7 @@ export function parseBuildArgs(list: string[], env: NodeJS.ProcessEnv = process.
 }
 
 export async function buildCommand(context: string, o: BuildCommandOptions): Promise<number> {
-  const renderer = createRenderer(o.progress, process.stderr);
+  const renderer = await createRenderer(o.progress, process.stderr);
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new StagecraftError('INTERNAL', 'build interrupted'));
   process.once('SIGINT', onSignal);
