@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../bin/stagecraft.js', import.meta.url));
 
+// Tests run the sources, never a dist/ bundle that may be older than them
+// (inherited by every child process a test starts, including its own spawns).
+process.env.STAGECRAFT_FROM_SOURCE = '1';
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -27,7 +31,7 @@ export interface CliOptions {
 }
 
 export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
+  const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env), STAGECRAFT_FROM_SOURCE: '1' };
   if (o.root !== undefined) env.STAGECRAFT_ROOT = o.root;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
