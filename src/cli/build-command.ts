@@ -85,7 +85,8 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       signal: controller.signal,
     });
     renderer.close();
-    process.stdout.write(`${result.manifestDigest}\n`);
+    // The image ID (config digest), as docker build -q prints it and the IMAGE ID column of `images` shows it.
+    process.stdout.write(`${result.configDigest}\n`);
     if (o.push) {
       // Ctrl-C during the push stops the process at once (an unfinished upload is simply abandoned).
       process.off('SIGINT', onSignal);

@@ -80,7 +80,7 @@ function plainSink(out: Out): EventSink {
         out.write(`#${num(e.id)} ERROR: ${e.message}\n`);
         break;
       case 'image':
-        out.write(`#${next++} writing image ${e.manifestDigest}${e.ref ? ` naming to ${e.ref}` : ''}\n`);
+        out.write(`#${next++} writing image ${e.configDigest}${e.ref ? ` naming to ${e.ref}` : ''}\n`);
         break;
       case 'summary':
         for (const l of e.lines) out.write(l + '\n');
@@ -143,7 +143,7 @@ function ttyRenderer(out: Out, createLogUpdate: typeof import('log-update').crea
         print(`=> resolve ${e.ref} ${seconds(e.durationMs)}`);
         break;
       case 'image':
-        print(`=> writing image ${e.manifestDigest}${e.ref ? ` naming to ${e.ref}` : ''}`);
+        print(`=> writing image ${e.configDigest}${e.ref ? ` naming to ${e.ref}` : ''}`);
         break;
       case 'summary':
         for (const l of e.lines) print(l);

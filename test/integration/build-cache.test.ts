@@ -70,7 +70,7 @@ describe('build cache', { skip }, () => {
     const stepIds = [...cli.stderr.matchAll(/^#(\d+) \[[^\]]+\] /gm)].map((m) => m[1]);
     assert.equal(stepIds.length, ALL.length, cli.stderr);
     for (const id of stepIds) assert.match(cli.stderr, new RegExp(`^#${id} CACHED$`, 'm'));
-    assert.equal(cli.stdout.trim().split('\n').at(-1), a.result.manifestDigest);
+    assert.equal(cli.stdout.trim().split('\n').at(-1), a.result.configDigest);
     const run = await runImage(env.root, a.result.tags[0]!);
     assert.equal(run.stdout, 'tools: tools v1\ndeps: deps v1\napp v1\n');
     tally.pass();

@@ -190,7 +190,7 @@ describe('build errors', { skip }, () => {
     const ok = await cliBuild(errors('needs-runtime'), [...reg, '-t', 'keep:1'], { root: env.root });
     assert.equal(ok.code, 0, ok.stderr);
     const before = await readStoredImage(env.root, 'docker.io/library/keep:1');
-    assert.equal(ok.stdout.trim().split('\n').at(-1), before.manifestDigest);
+    assert.equal(ok.stdout.trim().split('\n').at(-1), before.configDigest);
     const blobsDir = join(env.root, 'blobs', 'sha256');
     const blobsBefore = (await readdir(blobsDir)).sort();
     const layersBefore = (await readdir(join(env.root, 'layers'))).sort();

@@ -97,7 +97,7 @@ describe('multi-stage Python builds', { skip }, () => {
     assert.ok(printed, `the CLI printed no size line:\n${cli.stderr}`);
     assert.equal(printed.trim(), fromResult.trim());
     // Nothing changed: same image, byte for byte.
-    assert.equal(cli.stdout.trim().split('\n').at(-1), result.manifestDigest);
+    assert.equal(cli.stdout.trim().split('\n').at(-1), result.configDigest);
     tally.pass();
   });
 

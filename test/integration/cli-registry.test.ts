@@ -152,7 +152,7 @@ describe('registry commands on the command line', { skip }, () => {
     const r = ok(await sc(['build', '--progress', 'plain', '--push', '-t', ref, '--certs-dir', certsDir, ctx]));
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 2, r.stdout);
-    assert.match(lines[0]!, /^sha256:[0-9a-f]{64}$/, 'the local image digest comes first, as without --push');
+    assert.match(lines[0]!, /^sha256:[0-9a-f]{64}$/, 'the image ID (config digest) comes first, as without --push');
     const m = new RegExp(`^${ref.replace(/\./g, '\\.')}: digest: (sha256:[0-9a-f]{64}) size: (\\d+)$`).exec(lines[1]!);
     assert.ok(m, lines[1]);
     pushedDigest = m[1]!;
