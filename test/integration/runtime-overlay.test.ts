@@ -14,7 +14,7 @@ import { assertNothingMounted, rootSkipReason, tempDir } from './runtime-fixture
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 9;
+const TOTAL = 10;
 
 describe('overlay mounts', { skip }, () => {
   let base: string;
@@ -78,6 +78,22 @@ describe('overlay mounts', { skip }, () => {
     passed++;
   });
 
+  it('the same layer listed twice (an image repeating a layer) mounts, and the merged tree is the same', async () => {
+    const a = path.join(base, 'twice-a');
+    const b = path.join(base, 'twice-b');
+    await fs.mkdir(a, { recursive: true });
+    await fs.mkdir(b, { recursive: true });
+    await fs.writeFile(path.join(a, 'f'), 'from a');
+    await fs.writeFile(path.join(b, 'f'), 'from b');
+    await fs.writeFile(path.join(b, 'only-b'), 'b');
+    // Top first: a over b over a. The top a decides f; b's only-b shows through.
+    await withOverlay({ lowerDirs: [a, b, a], target: path.join(base, 'm-twice'), readonly: true }, async (m) => {
+      assert.deepEqual((await fs.readdir(m.target)).sort(), ['f', 'only-b']);
+      assert.equal(await fs.readFile(path.join(m.target, 'f'), 'utf8'), 'from a');
+    });
+    passed++;
+  });
+
   it('chmod of a lower file copies the whole file up (metacopy off) and renaming a lower dir is EXDEV (redirect_dir off: mv falls back to copying)', async () => {
     const l = path.join(base, 'meta-lower');
     await fs.mkdir(path.join(l, 'd'), { recursive: true });
@@ -106,12 +122,16 @@ describe('overlay mounts', { skip }, () => {
   });
 
   it(`refuses more than ${MAX_LOWER_LAYERS} layers with UNSUPPORTED`, async () => {
-    const l = path.join(base, 'one');
-    await fs.mkdir(l, { recursive: true });
+    await fs.mkdir(path.join(base, 'one'), { recursive: true });
+    // Distinct directories: the same layer listed twice is mounted once.
+    const lowers = Array.from({ length: MAX_LOWER_LAYERS + 1 }, (_, i) => path.join(base, 'many', String(i)));
+    await Promise.all(lowers.map((d) => fs.mkdir(d, { recursive: true })));
+    const target = path.join(base, 'm-too-many');
     await assert.rejects(
-      mountOverlay({ lowerDirs: Array.from({ length: MAX_LOWER_LAYERS + 1 }, () => l), target: path.join(base, 'm-too-many'), readonly: true }),
+      mountOverlay({ lowerDirs: lowers, target, readonly: true }),
       (e: unknown) => isStagecraftError(e) && e.code === 'UNSUPPORTED',
     );
+    assert.deepEqual(await mountsUnder(target), [], 'nothing left mounted');
     passed++;
   });
 
