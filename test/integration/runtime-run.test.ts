@@ -27,7 +27,10 @@ describe('RUN step with runc on overlay', { skip }, () => {
   let n = 0;
 
   before(async () => {
-    runtime = await detectRuntime();
+    // A private state root: the default one is shared with every other
+    // stagecraft process on the machine (a killed build leaves its stopped
+    // container record there), and these tests assert on what is in it.
+    runtime = await detectRuntime({ stateRoot: `/run/stagecraft-test-runtime-${process.pid}` });
     base = await tempDir('run');
     busybox = path.join(base, 'layer-busybox');
     await busyboxRootfs(busybox);
@@ -43,6 +46,8 @@ describe('RUN step with runc on overlay', { skip }, () => {
     const list = await runTool(runtime.path, ['--root', runtime.stateRoot, 'list', '-q']);
     assert.equal(list.stdout.trim(), '', `containers left behind: ${list.stdout}`);
     await fs.rm(base, { recursive: true, force: true });
+    await fs.rm(runtime.stateRoot, { recursive: true, force: true });
+    await fs.rm(`${runtime.stateRoot}-probe`, { recursive: true, force: true });
     console.log(`runtime run: ${passed}/${TOTAL} passed`);
   });
 
