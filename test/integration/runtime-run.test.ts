@@ -30,7 +30,7 @@ describe('RUN step with runc on overlay', { skip }, () => {
     // A private state root: the default one is shared with every other
     // stagecraft process on the machine (a killed build leaves its stopped
     // container record there), and these tests assert on what is in it.
-    runtime = await detectRuntime({ stateRoot: `/run/stagecraft-test-runtime-${process.pid}` });
+    runtime = await detectRuntime('runc', { stateRoot: `/run/stagecraft-test-runtime-${process.pid}` });
     base = await tempDir('run');
     busybox = path.join(base, 'layer-busybox');
     await busyboxRootfs(busybox);
