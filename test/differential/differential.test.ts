@@ -20,6 +20,7 @@
  *
  * Needs root, runc, docker-registry, skopeo and docker.io.
  */
+import { runCommand as run } from '../support/exec.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -96,17 +97,6 @@ const only = process.env.DIFFERENTIAL_ONLY ? new RegExp(process.env.DIFFERENTIAL
 const cases = loadCases().filter((c) => !only || only.test(c.name));
 const environmentSkip = buildSkipReason() ?? dockerdSkipReason();
 
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The predefined platform args for this machine (builds run for the host platform). */
 function platformArgs(): Record<string, string> {

@@ -6,6 +6,7 @@
  * unpacks it into a root filesystem that runs; podman loads both formats.
  * Needs root, runc, docker-registry, skopeo, umoci, podman and docker.io.
  */
+import { runCommand as tool } from '../support/exec.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -26,17 +27,6 @@ const skip = buildSkipReason();
 const tally = new Tally('build archives', 5);
 const EXPECTED_OUTPUT = 'A=overridden B=2 C=3\n/srv/app\n1000\n1000\nhi\nbuilt\n';
 
-function tool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<string> {
   const h = createHash('sha256');

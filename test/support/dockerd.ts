@@ -4,6 +4,7 @@
  * root, exec root (with dockerd's own containerd), socket and pid file. No
  * iptables, no bridge: the daemon only loads and inspects images.
  */
+import { runCommand } from './exec.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,15 +34,7 @@ export function dockerdSkipReason(): string | undefined {
 }
 
 function client(host: string, args: string[]): Promise<DockerResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(DOCKER, ['-H', host, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCommand(DOCKER, ['-H', host, ...args]);
 }
 
 function mountsBelow(dir: string): string[] {
