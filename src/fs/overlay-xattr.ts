@@ -10,9 +10,9 @@
  * getfattr prints paths with `\ooo` octal escapes for control characters and
  * for `\` itself, so decoding is unambiguous.
  */
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { StagecraftError } from '../errors.js';
+import { runHelper } from '../util/helper-shell.js';
 
 /** Attribute name -> raw value. */
 export type Xattrs = Map<string, Buffer>;
@@ -99,26 +99,19 @@ export async function readPathXattrs(paths: string[]): Promise<Map<string, Xattr
   return out;
 }
 
-function runGetfattr(args: string[], tolerateMissing = false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('getfattr', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => { if (err.length < 4096) err += c.toString(); });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(new StagecraftError('MOUNT', e.code === 'ENOENT'
-        ? 'getfattr is not installed; it is needed to read overlay whiteouts and xattrs'
-        : `could not run getfattr: ${e.message}`, { cause: e, hint: 'apt-get install attr' }));
-    });
-    child.on('close', (code) => {
-      const text = Buffer.concat(out).toString('utf8');
-      // getfattr exits 1 when some path had an error (e.g. vanished); fail unless that was expected.
-      if (code !== 0 && !(tolerateMissing && /No such file or directory/.test(err))) {
-        reject(new StagecraftError('MOUNT', `getfattr failed (exit ${code}): ${err.trim().split('\n')[0] ?? ''}`));
-        return;
-      }
-      resolve(text);
-    });
-  });
+/** getfattr through the helper shell (src/util/helper-shell.ts): no fork of this process. */
+async function runGetfattr(args: string[], tolerateMissing = false): Promise<string> {
+  const r = await runHelper('getfattr', args, { stdout: true, env: { LC_ALL: 'C' } });
+  if (r.code === -1 && r.error) {
+    const e = r.error;
+    throw new StagecraftError('MOUNT', e.code === 'ENOENT'
+      ? 'getfattr is not installed; it is needed to read overlay whiteouts and xattrs'
+      : `could not run getfattr: ${e.message}`, { cause: e, hint: 'apt-get install attr' });
+  }
+  const err = r.stderr.slice(0, 4096);
+  // getfattr exits 1 when some path had an error (e.g. vanished); fail unless that was expected.
+  if (r.code !== 0 && !(tolerateMissing && /No such file or directory/.test(err))) {
+    throw new StagecraftError('MOUNT', `getfattr failed (exit ${r.code}): ${err.trim().split('\n')[0] ?? ''}`);
+  }
+  return r.stdout.toString('utf8');
 }

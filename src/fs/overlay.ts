@@ -18,11 +18,11 @@
  * them at mount time, so the symlink dir is removed right after. Overlay stacks
  * at most 500 lower layers.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StagecraftError } from '../errors.js';
+import { runHelper } from '../util/helper-shell.js';
 
 export interface OverlayMountOptions {
   /** Layer directories, topmost first. Empty means an empty filesystem. */
@@ -205,12 +205,8 @@ async function overlayListed(): Promise<boolean> {
 
 interface ExecResult { code: number; stderr: string }
 
-function exec(cmd: string, args: string[], cwd?: string): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
-    child.on('error', (e) => resolve({ code: -1, stderr: e.message }));
-    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
-  });
+/** mount/umount through the long-lived helper shell: no fork of this process per call. */
+async function exec(cmd: string, args: string[], cwd?: string): Promise<ExecResult> {
+  const r = await runHelper(cmd, args, { cwd });
+  return { code: r.code, stderr: r.stderr.slice(0, 4096) };
 }

@@ -31,6 +31,9 @@ export interface DetectOptions {
 
 export const DEFAULT_STATE_ROOT = '/run/stagecraft/runtime';
 
+/** crun probe results for this process (a probe starts a container). */
+const probeCache = new Map<string, { ok: true } | { ok: false; reason: string }>();
+
 export async function detectRuntime(preferred: RuntimeName = 'runc', opts: DetectOptions = {}): Promise<OciRuntime> {
   const dirs = opts.searchPath ?? [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
   const stateRoot = opts.stateRoot ?? DEFAULT_STATE_ROOT;
@@ -41,7 +44,9 @@ export async function detectRuntime(preferred: RuntimeName = 'runc', opts: Detec
     if (!bin) { notes.push(`${name} is not installed`); continue; }
     const version = await readVersion(bin);
     if (name === 'crun') {
-      const result = await probeRuntime(bin, `${stateRoot}-probe`);
+      const probeKey = `${bin}\0${stateRoot}`;
+      let result = probeCache.get(probeKey);
+      if (!result) { result = await probeRuntime(bin, `${stateRoot}-probe`); probeCache.set(probeKey, result); }
       if (!result.ok) { notes.push(`crun cannot start containers here (${result.reason})`); continue; }
     }
     const rt: OciRuntime = { name, path: bin, version, stateRoot };
@@ -64,9 +69,53 @@ async function findExecutable(name: string, dirs: string[]): Promise<string | un
   return undefined;
 }
 
+/**
+ * `<runtime> --version`, remembered: starting a process costs this process
+ * tens of ms of blocked event loop (docs/performance.md), and the answer only
+ * changes when the binary does. Kept for the life of the process and, across
+ * processes, in VERSION_CACHE (on /run: gone at reboot), both keyed by the
+ * binary's path, size, mtime and inode.
+ */
 async function readVersion(bin: string): Promise<string> {
+  const st = await fs.stat(bin).catch(() => undefined);
+  const key = st ? `${bin}\0${st.size}\0${st.mtimeMs}\0${st.ino}` : undefined;
+  if (key !== undefined) {
+    const known = versionCache.get(key) ?? (await readVersionFile())[key];
+    if (typeof known === 'string' && known !== '') { versionCache.set(key, known); return known; }
+  }
   const r = await run(bin, ['--version']);
-  return (r.stdout.split('\n')[0] ?? '').trim() || 'unknown';
+  const version = (r.stdout.split('\n')[0] ?? '').trim() || 'unknown';
+  if (key !== undefined && r.code === 0 && version !== 'unknown') {
+    versionCache.set(key, version);
+    await writeVersionFile(key, version);
+  }
+  return version;
+}
+
+/** Where `--version` answers are kept between processes. */
+export const VERSION_CACHE = '/run/stagecraft/runtime-versions.json';
+const versionCache = new Map<string, string>();
+
+async function readVersionFile(): Promise<Record<string, unknown>> {
+  try {
+    const v: unknown = JSON.parse(await fs.readFile(VERSION_CACHE, 'utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Best effort: a cache that cannot be written only costs the next build one process. */
+async function writeVersionFile(key: string, version: string): Promise<void> {
+  try {
+    const all = { ...(await readVersionFile()), [key]: version };
+    // Keep it small: the newest 16 binaries.
+    const entries = Object.entries(all).slice(-16);
+    await fs.mkdir(path.dirname(VERSION_CACHE), { recursive: true });
+    const tmp = `${VERSION_CACHE}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(Object.fromEntries(entries)));
+    await fs.rename(tmp, VERSION_CACHE);
+  } catch { /* ignore */ }
 }
 
 /**

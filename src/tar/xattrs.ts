@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { findExecutable } from './compression.js';
+import { runHelper } from '../util/helper-shell.js';
 
 /**
  * Extended attributes through the attr tools (getfattr/setfattr): Node has no
@@ -57,7 +58,10 @@ export async function readTreeXattrs(root: string, opts: { strict?: boolean } = 
     if (opts.strict) throw new Error('getfattr is not installed; it is needed to read overlay whiteouts and xattrs (apt-get install attr)');
     return out;
   }
-  const r = await run(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', root]);
+  // Through the helper shell: no fork of this process (one per layer walk and per COPY source otherwise).
+  const h = await runHelper(getfattr, ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', root], { stdout: true });
+  if (h.code === -1 && h.error) throw h.error;
+  const r = { code: h.code, stdout: h.stdout.toString('latin1'), stderr: h.stderr };
   if (opts.strict && r.code !== 0) throw new Error(`getfattr failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
   // getfattr exits 1 when some path could not be read; leniently, keep what it did print.
   let current: Record<string, Buffer> | undefined;
