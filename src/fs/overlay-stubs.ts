@@ -59,7 +59,12 @@ export async function recordStubs(rootfs: string, targets: string[]): Promise<Mo
 /** Remove the stubs recorded by `recordStubs` from an upper dir (after unmount). Returns what was removed. */
 export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<string[]> {
   const removed: string[] = [];
-  const candidates = [...stubs.created, ...stubs.parents.map((p) => p.path)].map((p) => path.join(upperDir, p));
+  // Only a directory's attributes matter (opacity); reading none at all, when
+  // no candidate is a directory in the upper, saves a getfattr process.
+  const candidates: string[] = [];
+  for (const rel of [...stubs.created, ...stubs.parents.map((p) => p.path)]) {
+    if ((await lstatNoFollow(upperDir, rel))?.isDirectory()) candidates.push(path.join(upperDir, rel));
+  }
   const attrs = await readPathXattrs(candidates);
 
   for (const rel of stubs.created) {
