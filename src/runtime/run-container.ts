@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StagecraftError } from '../errors.js';
+import { runHelper } from '../util/helper-shell.js';
 import { run as runTool, type OciRuntime } from './detect.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { LineSplitter } from './line-splitter.js';
@@ -126,7 +127,9 @@ export async function runContainer(o: RunContainerOptions): Promise<RunContainer
     const sig = exitCode > 128 ? signalName(exitCode - 128) : undefined;
     return sig ? { exitCode, signal: sig, durationMs } : { exitCode, durationMs };
   } finally {
-    await runTool(rt.path, ['--root', rt.stateRoot, 'delete', '-f', id]);
+    // Through the helper shell (no fork of this process): `runc run` has
+    // normally removed the container already; this is the safety net.
+    await runHelper(rt.path, ['--root', rt.stateRoot, 'delete', '-f', id]);
     await fs.rm(bundle, { recursive: true, force: true });
   }
 }
