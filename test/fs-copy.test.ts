@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { isStagecraftError } from '../src/errors.js';
 import { copy, destinationOf, type CopyOptions } from '../src/fs/copy.js';
+import { TreeCopier } from '../src/fs/copy-tree.js';
 import { modeOf, ownerOf, readTree, writeTree, type TreeSpec } from './support/fs-tree.js';
 
 const base = mkdtempSync(join(tmpdir(), 'sc-copy-'));
@@ -155,6 +156,53 @@ describe('copy: metadata', () => {
     for (let i = 0; i < 40; i++) assert.equal(lstatSync(join(dst, `o/l${i % 5}/h${i}`)).ino, ino);
     assert.equal(lstatSync(join(dst, 'o/a/orig')).nlink, 41);
     assert.deepEqual(r, { files: 41, bytes: 6 });
+  });
+
+  it('large files stream next to small ones: contents, links to them, owner, set-id mode and mtime all kept', async () => {
+    const big = Buffer.alloc(3 * (1 << 20) + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 11)) & 0xff;
+    fresh({ 'd/big.bin': { file: '', mode: 0o4755, mtime: 1_500_000, uid: 77, gid: 88 }, 'd/small': { file: 's', mode: 0o640 } });
+    writeFileSync(join(ctx, 'd/big.bin'), big);
+    const { utimesSync, chmodSync } = await import('node:fs');
+    chownSync(join(ctx, 'd/big.bin'), 77, 88);
+    chmodSync(join(ctx, 'd/big.bin'), 0o4755);
+    utimesSync(join(ctx, 'd/big.bin'), 1_500_000, 1_500_000);
+    for (let i = 0; i < 3; i++) {
+      mkdirSync(join(ctx, `d/l${i}`), { recursive: true });
+      linkSync(join(ctx, 'd/big.bin'), join(ctx, `d/l${i}/big-${i}`));
+    }
+    const r = await run(['d'], '/o', { keepOwners: true });
+    assert.deepEqual(r, { files: 5, bytes: big.length + 1 });
+    assert.ok(readFileSync(join(dst, 'o/big.bin')).equals(big));
+    const st = lstatSync(join(dst, 'o/big.bin'));
+    assert.equal(st.nlink, 4);
+    for (let i = 0; i < 3; i++) assert.equal(lstatSync(join(dst, `o/l${i}/big-${i}`)).ino, st.ino);
+    assert.equal(modeOf(join(dst, 'o/big.bin')), '4755');
+    assert.equal(ownerOf(join(dst, 'o/big.bin')), '77:88');
+    assert.equal(st.mtimeMs, 1_500_000_000);
+    assert.equal(modeOf(join(dst, 'o/small')), '640');
+  });
+
+  it('thousands of small files: every one copied with its mode and mtime, and the event loop keeps turning', async () => {
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 1200; i++) spec[`d/s${i % 7}/f${i}`] = { file: `content ${i}\n`, mode: i % 2 ? 0o644 : 0o755, mtime: 1_000_000 + i };
+    fresh(spec);
+    const r = await run(['d'], '/o', { chmod: 'o-r' });
+    assert.equal(r.files, 1200);
+    for (let i = 0; i < 1200; i++) {
+      const p = join(dst, `o/s${i % 7}/f${i}`);
+      assert.equal(readFileSync(p, 'utf8'), `content ${i}\n`);
+      assert.equal(modeOf(p), i % 2 ? '640' : '751');
+      assert.equal(statSync(p).mtimeMs, (1_000_000 + i) * 1000);
+    }
+    // The tree copier alone (no getfattr process to wait for) still lets timers run.
+    const copier = new TreeCopier({ keepOwners: false, describe: (h) => h });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    await copier.copy(join(ctx, 'd'), lstatSync(join(ctx, 'd')), join(dst, 'o2'), '', true);
+    clearInterval(timer);
+    assert.equal(copier.stats.files, 1200);
+    assert.ok(ticks >= 2, `timers ran ${ticks} times during the copy`);
   });
 
   it('directory mtimes survive copying their children', async () => {

@@ -12,8 +12,28 @@
  *     directory keeps its own metadata.
  */
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { lchown, lstat, open, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { readTreeXattrs, writeXattrs, xattrToolsAvailable } from '../tar/xattrs.js';
 import { execFile } from 'node:child_process';
@@ -31,7 +51,7 @@ export interface TreeCopyOptions {
   skip?: (sub: string, isDir: boolean) => boolean;
   /** Maps a host target path to its in-image path for messages. */
   describe: (host: string) => string;
-  /** Leaf operations (file copies, links) in flight at once; default 16. */
+  /** Large-file copies (streamed) in flight at once; default 16. */
   concurrency?: number;
 }
 
@@ -40,11 +60,20 @@ export interface CopyStats {
   bytes: number;
 }
 
+/**
+ * How the copier spends its time: the per-entry work (lstat, open, read,
+ * write, fchown, fchmod, futimes, close) is synchronous system calls, since a
+ * round trip through libuv's thread pool per call costs several times the
+ * call itself on small files. Files above SMALL_FILE stream asynchronously
+ * (bounded by `concurrency`), and the walk yields to the event loop every
+ * YIELD_EVERY entries so concurrent stages and progress output keep moving.
+ */
 export class TreeCopier {
   readonly stats: CopyStats = { files: 0, bytes: 0 };
-  /** First target of each multiply-linked source inode (a promise: copies run concurrently). */
-  private readonly inodes = new Map<string, Promise<string>>();
+  /** First target of each multiply-linked source inode (a promise while a streamed copy is in flight). */
+  private readonly inodes = new Map<string, string | Promise<string>>();
   private readonly slots: Semaphore;
+  private sinceYield = 0;
 
   constructor(private readonly opts: TreeCopyOptions) {
     this.slots = new Semaphore(opts.concurrency ?? 16);
@@ -90,40 +119,98 @@ export class TreeCopier {
       await this.copyDir(src, st, target, sub, overwriteMeta);
       return;
     }
-    await this.slots.run(() => this.copyLeaf(src, st, target));
+    const pending = this.copyLeafSync(src, st, target);
+    if (pending) await pending();
   }
 
-  private async copyLeaf(src: string, st: Stats, target: string): Promise<void> {
-    await this.clearFileTarget(target);
-    if (st.isSymbolicLink()) {
-      await symlink(await readlink(src), target);
-    } else if (st.isFile()) {
+  /**
+   * Copy a non-directory with synchronous calls when it can; otherwise
+   * (a large file, a hardlink to a file still streaming, a pipe or device)
+   * return the asynchronous rest of the work.
+   */
+  private copyLeafSync(src: string, st: Stats, target: string): (() => Promise<void>) | undefined {
+    if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? this.inodes.get(key) : undefined;
+      if (typeof first === 'string') {
+        this.clearFileTargetSync(target);
+        linkSync(first, target);
+        this.finishLeafSync(src, st, target);
+        return undefined;
+      }
       if (first !== undefined) {
-        await link(await first, target);
-      } else {
-        let done: (t: string) => void = () => {};
-        let failed: (e: unknown) => void = () => {};
-        if (st.nlink > 1) {
-          const p = new Promise<string>((res, rej) => {
-            done = res;
-            failed = rej;
-          });
-          p.catch(() => {});
-          this.inodes.set(key, p);
-        }
+        return async () => {
+          const firstTarget = await first;
+          this.clearFileTargetSync(target);
+          linkSync(firstTarget, target);
+          this.finishLeafSync(src, st, target);
+        };
+      }
+      if (st.size <= SMALL_FILE) {
+        this.clearFileTargetSync(target);
+        const n = copyRegularSync(src, target, this.opts.describe(target), (fd) => this.applyMetaFd(fd, st));
+        if (st.nlink > 1) this.inodes.set(key, target);
+        this.stats.bytes += n;
+        this.stats.files++;
+        this.written.push({ src, target });
+        return undefined;
+      }
+      // Registered now, so later links to this inode wait for this copy.
+      const deferred = st.nlink > 1 ? this.deferInode(key) : undefined;
+      return async () => {
         try {
-          const n = await copyRegular(src, target, this.opts.describe(target));
-          this.stats.bytes += n;
-          done(target);
+          await this.slots.run(() => this.copyLargeFile(src, st, target));
         } catch (e) {
-          failed(e);
+          deferred?.failed(e);
           throw e;
         }
-      }
-      this.stats.files++;
-    } else if (this.opts.keepOwners && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice())) {
+        if (deferred) {
+          this.inodes.set(key, target);
+          deferred.done(target);
+        }
+      };
+    }
+    if (st.isSymbolicLink()) {
+      this.clearFileTargetSync(target);
+      symlinkSync(readlinkSync(src), target);
+      this.finishLeafSync(src, st, target);
+      return undefined;
+    }
+    return () => this.slots.run(() => this.copySpecial(src, st, target));
+  }
+
+  /** Owner and times of a link just made (and mode when not a symlink); counts it. */
+  private finishLeafSync(src: string, st: Stats, target: string): void {
+    this.applyMetaSync(target, st, true);
+    if (st.isFile()) this.stats.files++;
+    this.written.push({ src, target });
+  }
+
+  private deferInode(key: string): { done: (t: string) => void; failed: (e: unknown) => void } {
+    let done: (t: string) => void = () => {};
+    let failed: (e: unknown) => void = () => {};
+    const p = new Promise<string>((res, rej) => {
+      done = res;
+      failed = rej;
+    });
+    p.catch(() => {});
+    this.inodes.set(key, p);
+    return { done, failed };
+  }
+
+  private async copyLargeFile(src: string, st: Stats, target: string): Promise<void> {
+    this.clearFileTargetSync(target);
+    const n = await copyRegularStreaming(src, target, this.opts.describe(target));
+    this.stats.bytes += n;
+    this.applyMetaSync(target, st, true);
+    this.stats.files++;
+    this.written.push({ src, target });
+  }
+
+  /** Pipes, sockets and device nodes (rare: the async path is fine). */
+  private async copySpecial(src: string, st: Stats, target: string): Promise<void> {
+    this.clearFileTargetSync(target);
+    if (this.opts.keepOwners && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice())) {
       // From a stage: recreate pipes and device nodes, as BuildKit's copier does.
       await mknodLike(target, st, this.opts.describe(target));
     } else if (st.isSocket() || st.isFIFO()) {
@@ -135,49 +222,70 @@ export class TreeCopier {
         hint: 'create device nodes with RUN mknod instead of COPY',
       });
     }
-    await this.applyMeta(target, st, true);
+    this.applyMetaSync(target, st, true);
     this.written.push({ src, target });
   }
 
   private async copyDir(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean): Promise<void> {
-    const existing = await lstatMaybe(target);
+    const existing = lstatMaybeSync(target);
     let created = false;
     if (!existing) {
-      await mkdir(target, { mode: 0o700 });
+      mkdirSync(target, { mode: 0o700 });
       created = true;
     } else if (!existing.isDirectory()) {
       throw new StagecraftError('COPY', `cannot copy to non-directory: ${this.opts.describe(target)}`, {
         hint: 'the destination already has a file or symlink where the source has a directory',
       });
     }
-    const names = (await readdir(src, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const names = readdirSync(src, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Entries are copied right here, subdirectories depth first; streamed
+    // files continue asynchronously and are all awaited (even after a
+    // failure) before this directory is touched again.
     const tasks: Array<Promise<void>> = [];
+    let failure: { reason: unknown } | undefined;
     for (const d of names) {
       const childSub = sub === '' ? d.name : `${sub}/${d.name}`;
       if (this.opts.skip?.(childSub, d.isDirectory())) continue;
       const childSrc = `${src}/${d.name}`;
-      tasks.push(lstat(childSrc).then((cst) => this.copy(childSrc, cst, `${target}/${d.name}`, childSub, true)));
+      const childTarget = `${target}/${d.name}`;
+      try {
+        if (++this.sinceYield >= YIELD_EVERY) {
+          this.sinceYield = 0;
+          await new Promise<void>((res) => setImmediate(res));
+        }
+        const cst = lstatSync(childSrc);
+        if (cst.isDirectory()) {
+          // One directory at a time, so each yield is a real turn of the event loop.
+          await this.copyDir(childSrc, cst, childTarget, childSub, true);
+        } else {
+          const pending = this.copyLeafSync(childSrc, cst, childTarget);
+          if (pending) tasks.push(pending());
+        }
+      } catch (e) {
+        failure = { reason: e };
+        break;
+      }
     }
-    // Wait for every child (even after a failure) before touching this directory again.
     const results = await Promise.allSettled(tasks);
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
+    if (rejected) throw rejected.reason;
     if (created || overwriteMeta) {
-      await this.applyMeta(target, st, created);
+      this.applyMetaSync(target, st, created);
       this.written.push({ src, target });
     }
   }
 
   /** Make room for a non-directory at `target` without following a link there. */
-  private async clearFileTarget(target: string): Promise<void> {
-    const st = await lstatMaybe(target);
+  private clearFileTargetSync(target: string): void {
+    const st = lstatMaybeSync(target);
     if (!st) return;
     if (st.isDirectory()) {
       throw new StagecraftError('COPY', `cannot replace directory ${this.opts.describe(target)} with a file`, {
         hint: 'remove the directory in an earlier step, or copy to a different path',
       });
     }
-    await unlink(target);
+    unlinkSync(target);
   }
 
   /**
@@ -186,16 +294,54 @@ export class TreeCopier {
    * its uid/gid and need no chown when that is the wanted owner.
    */
   async applyMeta(target: string, st: Stats, fresh = false): Promise<void> {
+    this.applyMetaSync(target, st, fresh);
+  }
+
+  private applyMetaSync(target: string, st: Stats, fresh: boolean): void {
     const owner = this.ownerFor(st);
-    if (!fresh || owner.uid !== EUID || owner.gid !== EGID) await setOwner(target, owner);
-    if (!st.isSymbolicLink()) await chmod(target, this.modeFor(st, st.isDirectory()));
-    await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+    if (!fresh || owner.uid !== EUID || owner.gid !== EGID) setOwnerSync(target, owner, fresh);
+    if (st.isDirectory()) {
+      // By descriptor, opened without following a link: a link planted in
+      // place of the directory is not written through.
+      const fd = openSync(target, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, this.modeFor(st, true));
+        futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
+    if (!st.isSymbolicLink()) chmodSync(target, this.modeFor(st, false));
+    lutimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+  }
+
+  /** applyMeta for a regular file this process just created, on its open descriptor. */
+  private applyMetaFd(fd: number, st: Stats): void {
+    const owner = this.ownerFor(st);
+    if (owner.uid !== EUID || owner.gid !== EGID) fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, this.modeFor(st, false));
+    futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
 }
+
+/** Entries copied between two yields to the event loop. */
+const YIELD_EVERY = 256;
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 export async function lstatMaybe(p: string): Promise<Stats | undefined> {
   try {
     return await lstat(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+export function lstatMaybeSync(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -210,36 +356,62 @@ export async function setOwner(target: string, owner: Owner): Promise<void> {
   await lchown(target, owner.uid, owner.gid);
 }
 
-/** Files up to this size are read and written in one call; larger ones stream. */
+/** setOwner, synchronous; `fresh` entries are owned by this process, so no lstat is needed. */
+function setOwnerSync(target: string, owner: Owner, fresh: boolean): void {
+  if (!fresh) {
+    const st = lstatSync(target);
+    if (st.uid === owner.uid && st.gid === owner.gid) return;
+  }
+  lchownSync(target, owner.uid, owner.gid);
+}
+
+/** Files up to this size are copied with synchronous calls; larger ones stream. */
 const SMALL_FILE = 1 << 20;
+/** One buffer for every synchronous copy: memory stays flat whatever the file count. */
+let copyBuffer: Buffer | undefined;
 
 /**
  * Copy a regular file's bytes without following a link on either side: the
  * source is opened O_NOFOLLOW and must still be a regular file, the target is
  * created O_EXCL|O_NOFOLLOW (a link planted after we cleared the path fails
- * instead of being written through). Large files stream, so memory stays flat.
+ * instead of being written through). `meta` runs on the target's descriptor
+ * after the data. Returns the bytes copied. Chunks go through one shared
+ * buffer, so a file that grew since its lstat still costs no extra memory.
  */
-async function copyRegular(src: string, target: string, described: string): Promise<number> {
+function copyRegularSync(src: string, target: string, described: string, meta: (fd: number) => void): number {
+  const rfd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW | O_NONBLOCK);
+  let wfd: number | undefined;
+  try {
+    const st = fstatSync(rfd);
+    if (!st.isFile()) throw new StagecraftError('COPY', `source of ${described} changed while copying`, { hint: 'do not modify the build context during a build' });
+    wfd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    copyBuffer ??= Buffer.allocUnsafe(SMALL_FILE);
+    let bytes = 0;
+    for (;;) {
+      const n = readSync(rfd, copyBuffer, 0, copyBuffer.length, null);
+      if (n === 0) break;
+      for (let off = 0; off < n; ) off += writeSync(wfd, copyBuffer, off, n - off);
+      bytes += n;
+    }
+    meta(wfd);
+    return bytes;
+  } finally {
+    closeSync(rfd);
+    if (wfd !== undefined) closeSync(wfd);
+  }
+}
+
+/** copyRegularSync's checks for a large file, streamed so memory stays flat. */
+async function copyRegularStreaming(src: string, target: string, described: string): Promise<number> {
   const rh = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW);
   let wh;
-  let size: number;
   try {
     const st = await rh.stat();
     if (!st.isFile()) throw new StagecraftError('COPY', `source of ${described} changed while copying`, { hint: 'do not modify the build context during a build' });
-    size = st.size;
     wh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     await rh.close();
     throw e;
-  }
-  if (size <= SMALL_FILE) {
-    try {
-      const data = await rh.readFile();
-      await wh.writeFile(data);
-      return data.length;
-    } finally {
-      await Promise.all([rh.close(), wh.close()]);
-    }
   }
   let bytes = 0;
   // The streams own (and close) both handles from here on.
@@ -254,7 +426,7 @@ async function copyRegular(src: string, target: string, described: string): Prom
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
 
-/** A counting semaphore for leaf filesystem operations. */
+/** A counting semaphore for streamed copies. */
 class Semaphore {
   private free: number;
   private readonly waiters: Array<() => void> = [];
