@@ -128,7 +128,7 @@ export class TreeCopier {
    * (a large file, a hardlink to a file still streaming, a pipe or device)
    * return the asynchronous rest of the work.
    */
-  private copyLeafSync(src: string, st: Stats, target: string): (() => Promise<void>) | undefined {
+  private copyLeafSync(src: string, st: Stats, target: string, inNewDir = false): (() => Promise<void>) | undefined {
     if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? this.inodes.get(key) : undefined;
@@ -147,7 +147,7 @@ export class TreeCopier {
         };
       }
       if (st.size <= SMALL_FILE) {
-        this.clearFileTargetSync(target);
+        if (!inNewDir) this.clearFileTargetSync(target);
         const n = copyRegularSync(src, target, this.opts.describe(target), (fd) => this.applyMetaFd(fd, st));
         if (st.nlink > 1) this.inodes.set(key, target);
         this.stats.bytes += n;
@@ -171,7 +171,7 @@ export class TreeCopier {
       };
     }
     if (st.isSymbolicLink()) {
-      this.clearFileTargetSync(target);
+      if (!inNewDir) this.clearFileTargetSync(target);
       symlinkSync(readlinkSync(src), target);
       this.finishLeafSync(src, st, target);
       return undefined;
@@ -226,8 +226,13 @@ export class TreeCopier {
     this.written.push({ src, target });
   }
 
-  private async copyDir(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean): Promise<void> {
-    const existing = lstatMaybeSync(target);
+  /**
+   * `inNewDir`: the parent was just created by this copier, so nothing can be
+   * at `target` yet and the lstat that would check is skipped (creation is
+   * still exclusive: something there after all fails with EEXIST).
+   */
+  private async copyDir(src: string, st: Stats, target: string, sub: string, overwriteMeta: boolean, inNewDir = false): Promise<void> {
+    const existing = inNewDir ? undefined : lstatMaybeSync(target);
     let created = false;
     if (!existing) {
       mkdirSync(target, { mode: 0o700 });
@@ -256,9 +261,9 @@ export class TreeCopier {
         const cst = lstatSync(childSrc);
         if (cst.isDirectory()) {
           // One directory at a time, so each yield is a real turn of the event loop.
-          await this.copyDir(childSrc, cst, childTarget, childSub, true);
+          await this.copyDir(childSrc, cst, childTarget, childSub, true, created);
         } else {
-          const pending = this.copyLeafSync(childSrc, cst, childTarget);
+          const pending = this.copyLeafSync(childSrc, cst, childTarget, created);
           if (pending) tasks.push(pending());
         }
       } catch (e) {
@@ -341,7 +346,7 @@ export async function lstatMaybe(p: string): Promise<Stats | undefined> {
 
 export function lstatMaybeSync(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(p, { throwIfNoEntry: false });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
