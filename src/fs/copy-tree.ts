@@ -304,7 +304,7 @@ export class TreeCopier {
 
   private applyMetaSync(target: string, st: Stats, fresh: boolean): void {
     const owner = this.ownerFor(st);
-    if (!fresh || owner.uid !== EUID || owner.gid !== EGID) setOwnerSync(target, owner, fresh);
+    if (!fresh || owner.uid !== EUID || owner.gid !== EGID) setOwnerSync(target, owner);
     if (st.isDirectory()) {
       // By descriptor, opened without following a link: a link planted in
       // place of the directory is not written through.
@@ -361,12 +361,10 @@ export async function setOwner(target: string, owner: Owner): Promise<void> {
   await lchown(target, owner.uid, owner.gid);
 }
 
-/** setOwner, synchronous; `fresh` entries are owned by this process, so no lstat is needed. */
-function setOwnerSync(target: string, owner: Owner, fresh: boolean): void {
-  if (!fresh) {
-    const st = lstatSync(target);
-    if (st.uid === owner.uid && st.gid === owner.gid) return;
-  }
+/** setOwner, synchronous (a hardlink's inode may already have the owner). */
+function setOwnerSync(target: string, owner: Owner): void {
+  const st = lstatSync(target);
+  if (st.uid === owner.uid && st.gid === owner.gid) return;
   lchownSync(target, owner.uid, owner.gid);
 }
 
