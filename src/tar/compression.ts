@@ -1,24 +1,11 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { Decompress } from 'fzstd';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sniffCompression, type Compression } from '../oci/media-types.js';
+import { findExecutable } from '../util/find-executable.js';
 
-const found = new Map<string, string | undefined>();
-
-/** Absolute path of an executable on PATH, or undefined. */
-export function findExecutable(name: string): string | undefined {
-  if (found.has(name)) return found.get(name);
-  let hit: string | undefined;
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    try { accessSync(join(dir, name), constants.X_OK); hit = join(dir, name); break; } catch { /* next */ }
-  }
-  found.set(name, hit);
-  return hit;
-}
+export { findExecutable };
 
 /** A child process as a duplex stream: stdin in, stdout out; a non-zero exit becomes a stream error. */
 export function processStream(cmd: string, args: string[]): Duplex {

@@ -29,7 +29,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { findExecutable } from '../tar/compression.js';
+import { findExecutable } from './find-executable.js';
 
 export interface HelperResult {
   /** Exit status; -1 when the command could not be started. */
