@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages stagecraft and its tests need. Idempotent.
+# docker.io provides dockerd and the docker client (BuildKit, the oracle of the
+# differential suite and the bench); buildah and podman are checked against too.
 set -euo pipefail
 pkgs=(runc crun docker-registry skopeo umoci busybox-static debootstrap pigz zstd jq attr ca-certificates apache2-utils openssl docker.io podman buildah git openssh-client xz-utils bzip2 gzip)
 missing=()
