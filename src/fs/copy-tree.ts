@@ -35,7 +35,8 @@ import {
 } from 'node:fs';
 import { lchown, lstat, open, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { readTreeXattrs, writeXattrs, xattrToolsAvailable } from '../tar/xattrs.js';
+import { parseGetfattrDump, readTreeXattrs, writeXattrs, xattrToolsAvailable } from '../tar/xattrs.js';
+import { runHelper } from '../util/helper-shell.js';
 import { execFile } from 'node:child_process';
 import { StagecraftError } from '../errors.js';
 import type { ChmodSpec } from './copy-chmod.js';
@@ -470,41 +471,16 @@ async function mknodLike(target: string, st: Stats, described: string): Promise<
   );
 }
 
-/** getfattr's dump escaping of names: `\ooo` octal bytes and `\\`. */
-function unescapeDumpPath(s: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === '\\' && /^[0-7]{3}$/.test(s.slice(i + 1, i + 4))) {
-      bytes.push(Number.parseInt(s.slice(i + 1, i + 4), 8));
-      i += 3;
-    } else if (s[i] === '\\' && s[i + 1] === '\\') {
-      bytes.push(0x5c);
-      i++;
-    } else bytes.push(s.charCodeAt(i) & 0xff);
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
 /** Xattrs of these exact paths (no recursion, links not followed), in batches of one getfattr each. */
 export async function readXattrsOf(paths: string[]): Promise<Map<string, Record<string, Uint8Array>>> {
-  const out = new Map<string, Record<string, Uint8Array>>();
+  const out = new Map<string, Record<string, Buffer>>();
   if (paths.length === 0 || !xattrToolsAvailable()) return out;
   for (let i = 0; i < paths.length; i += 500) {
     const batch = paths.slice(i, i + 500);
-    const stdout = await new Promise<string>((res) =>
-      // getfattr exits non-zero when some file has no attributes; only parsed output counts.
-      execFile('getfattr', ['-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...batch], { encoding: 'latin1', maxBuffer: 256 << 20 }, (_e, o) => res(String(o ?? ''))),
-    );
-    let current: Record<string, Uint8Array> | undefined;
-    for (const line of stdout.split('\n')) {
-      if (line.startsWith('# file: ')) {
-        current = {};
-        out.set(unescapeDumpPath(line.slice(8)), current);
-      } else if (current && line.includes('=0x')) {
-        const eq = line.indexOf('=');
-        current[line.slice(0, eq)] = Buffer.from(line.slice(eq + 3), 'hex');
-      }
-    }
+    // Through the helper shell (no fork of this process). getfattr exits
+    // non-zero when some file has no attributes; only parsed output counts.
+    const r = await runHelper('getfattr', ['-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...batch], { stdout: true });
+    parseGetfattrDump(r.stdout.toString('latin1'), out);
   }
   return out;
 }

@@ -64,8 +64,16 @@ export async function readTreeXattrs(root: string, opts: { strict?: boolean } = 
   const r = { code: h.code, stdout: h.stdout.toString('latin1'), stderr: h.stderr };
   if (opts.strict && r.code !== 0) throw new Error(`getfattr failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
   // getfattr exits 1 when some path could not be read; leniently, keep what it did print.
+  return parseGetfattrDump(r.stdout, out);
+}
+
+/**
+ * Parse `getfattr -d -e hex --absolute-names` output (read as latin1, one
+ * char per byte) into absolute path -> attributes, adding to `out`.
+ */
+export function parseGetfattrDump(text: string, out = new Map<string, Record<string, Buffer>>()): Map<string, Record<string, Buffer>> {
   let current: Record<string, Buffer> | undefined;
-  for (const line of r.stdout.split('\n')) {
+  for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
       current = {};
       out.set(unescapePath(line.slice(8)), current);
