@@ -6,10 +6,11 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { cell, fileCountTable, mainTable, median, medianSeconds, peakRss, ratio, type Row, type Sample } from './bench/report.js';
-import { parseArgs } from './bench/run.js';
+import { modePlan, parseArgs } from './bench/run.js';
+import { buildScenarios, fileCountContext } from './bench/scenarios.js';
 import { Tally } from './fixtures/build/fixtures.js';
 
-const tally = new Tally('bench report', 11);
+const tally = new Tally('bench report', 13);
 after(() => console.log(tally.summary()));
 
 const ok = (seconds: number, peakRssBytes?: number): Sample => ({ ok: true, seconds, ...(peakRssBytes ? { peakRssBytes } : {}) });
@@ -123,6 +124,36 @@ describe('parseArgs', () => {
   it('refuses unknown options, scenarios, tools and bad numbers', () => {
     const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0']];
     for (const argv of bad) assert.throws(() => parseArgs(argv), Error, argv.join(' '));
+    tally.pass();
+  });
+});
+
+describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)', () => {
+  const o = { runs: 3, heavyRuns: 1 };
+
+  it('every multi-stage case runs cold, no-cache, noop, incr in that order, each with --runs', () => {
+    assert.deepEqual(Object.keys(buildScenarios), ['python-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k']);
+    for (const sc of Object.values(buildScenarios)) {
+      const plan = modePlan(sc, o);
+      assert.deepEqual(plan.map((s) => s.mode), ['cold', 'no-cache', 'noop', 'incr'], sc.name);
+      assert.deepEqual(plan.map((s) => s.runs), [3, 3, 3, 3], `${sc.name}: cold is not a heavy row`);
+      // Only cold starts from empty storage; every other mode gets its bases pulled first (again, after cold).
+      assert.deepEqual(plan.map((s) => s.fromEmpty), [true, false, false, false], sc.name);
+      assert.deepEqual(plan.map((s) => s.pullFirst), [false, true, true, true], sc.name);
+      assert.deepEqual(plan.map((s) => s.noCache), [true, true, false, false], sc.name);
+      assert.deepEqual(plan.map((s) => s.warmUp), [false, false, true, false], sc.name);
+      assert.equal(typeof sc.prepare, 'function');
+    }
+    tally.pass();
+  });
+
+  it('file-count rows are cold from empty storage, with --heavy-runs', () => {
+    for (const n of [1000, 10_000, 100_000, 300_000]) {
+      const sc = fileCountContext(n);
+      assert.equal(sc.name, `files-${n / 1000}k`);
+      assert.deepEqual(modePlan(sc, o), [{ mode: 'cold', runs: 1, fromEmpty: true, pullFirst: false, noCache: true, warmUp: false }], sc.name);
+      assert.equal(modePlan(sc, { runs: 2, heavyRuns: 5 })[0]!.runs, 5);
+    }
     tally.pass();
   });
 });

@@ -16,7 +16,7 @@ export type Sample =
 export interface Row {
   /** Benchmark case, e.g. `python-app`. */
   scenario: string;
-  /** cold, noop, incr, cold+pull, 10k files, ... */
+  /** cold, no-cache, noop, incr, --version, ... */
   mode: string;
   samples: Record<Tool, Sample[]>;
   /** Files a file-count row creates (for seconds per file). */

@@ -6,9 +6,10 @@
  *   npm run bench -- [--quick] [--runs N] [--only a,b] [--tools stagecraft,buildkit,buildah]
  *                    [--out DIR] [--timeout SECONDS]
  *
- * Base images are pulled into every tool before anything is timed, so cold,
- * noop and incr measure building, not the first pull; the `cold+pull` mode
- * measures a build from empty storage. See docs/performance.md.
+ * Modes: `cold` resets each tool (no build cache, no local images) before
+ * each timed build, so the build pulls its base images from the registry;
+ * `no-cache` (`--no-cache`), `noop` and `incr` run with the base images pulled
+ * into every tool beforehand (untimed). See docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -50,7 +51,7 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export interface BenchOptions {
   quick: boolean;
   runs: number;
-  /** Runs for the expensive rows: cold+pull, files, memory (default: --runs). */
+  /** Runs for the expensive rows: files (file count) and memory (default: --runs). */
   heavyRuns: number;
   only: ScenarioName[];
   tools: Tool[];
@@ -91,6 +92,34 @@ export function parseArgs(argv: string[]): BenchOptions {
   for (const t of o.tools) if (!TOOLS.includes(t)) throw new Error(`unknown tool ${t} (one of ${TOOLS.join(', ')})`);
   if (!o.tools.includes('stagecraft')) throw new Error('--tools must include stagecraft');
   return o;
+}
+
+/** How one mode of one build case is run. */
+export interface ModeStep {
+  mode: Mode;
+  /** Timed runs per tool. */
+  runs: number;
+  /** Reset the tool (no build cache, no local images) before each timed build: the build pulls its bases. */
+  fromEmpty: boolean;
+  /** Pull the base images into every tool first (untimed), e.g. again after a cold run emptied it. */
+  pullFirst: boolean;
+  /** Build with `--no-cache`. */
+  noCache: boolean;
+  /** One untimed build first, so every tool's cache holds the current context. */
+  warmUp: boolean;
+}
+
+/** The modes of a build case in order, with how each runs: cold from empty storage, the rest with base images local. */
+export function modePlan(sc: Pick<BuildScenario, 'name' | 'modes'>, o: Pick<BenchOptions, 'runs' | 'heavyRuns'>): ModeStep[] {
+  const heavy = sc.name.startsWith('files-');
+  return sc.modes.map((mode) => ({
+    mode,
+    runs: heavy ? o.heavyRuns : o.runs,
+    fromEmpty: mode === 'cold',
+    pullFirst: mode !== 'cold',
+    noCache: mode === 'cold' || mode === 'no-cache',
+    warmUp: mode === 'noop',
+  }));
 }
 
 function log(line: string): void {
@@ -151,33 +180,34 @@ class Bench {
     const dir = await mkdtemp(join(this.scratch, `${sc.name}-`));
     const p = await sc.prepare(dir, this.sizes);
     const tag = `bench/${sc.name}:latest`;
-    await this.pullAll(this.baseRefs(sc.bases));
     const rowOf = (mode: Mode): Row => {
       const row: Row = { scenario: sc.name, mode, samples: emptySamples() };
       if (sc.name.startsWith('files-')) row.files = Number(sc.name.slice(6).replace('k', '')) * (sc.name.endsWith('k') ? 1000 : 1);
       this.rows.push(row);
       return row;
     };
-    for (const mode of sc.modes) {
+    for (const step of modePlan(sc, this.o)) {
+      const { mode } = step;
+      // After a cold run a tool has no base images left: pull them again, untimed.
+      if (step.pullFirst) await this.pullAll(this.baseRefs(sc.bases));
       const row = rowOf(mode);
-      log(`${sc.name} ${mode}`);
-      if (mode === 'noop') {
+      log(`${sc.name} ${mode}${step.fromEmpty ? ' (each tool reset first: base images pulled in the timed build)' : ''}`);
+      if (step.warmUp) {
         // One untimed build so each tool's cache holds the current context.
         for (const b of this.builders) {
           const s = await this.timedBuild(b, p, tag, false);
           if (!s.ok) row.samples[b.tool].push(s);
         }
       }
-      const heavy = mode === 'cold+pull' || row.files !== undefined;
-      for (let i = 0; i < (heavy ? this.o.heavyRuns : this.o.runs); i++) {
+      for (let i = 0; i < step.runs; i++) {
         if (mode === 'incr') await p.change!();
         for (const b of this.order(i)) {
           if (row.samples[b.tool].some((s) => !s.ok)) continue; // failed once: not again
-          if (mode === 'cold+pull') await b.reset();
-          row.samples[b.tool].push(await this.timedBuild(b, p, tag, mode === 'cold' || mode === 'cold+pull'));
-          if (mode === 'cold+pull') {
+          if (step.fromEmpty) {
+            await b.reset();
             for (const k of [...this.pulled]) if (k.startsWith(`${b.tool} `)) this.pulled.delete(k);
           }
+          row.samples[b.tool].push(await this.timedBuild(b, p, tag, step.noCache));
         }
       }
     }
@@ -227,7 +257,7 @@ class Bench {
       const dir = await mkdtemp(join(this.scratch, `memory-${label}-`));
       const p = await memoryContext(dir, mb);
       const tag = `bench/memory-${label}:latest`;
-      const build: Row = { scenario: `memory ${label} (${mb} MB)`, mode: 'cold build', samples: emptySamples() };
+      const build: Row = { scenario: `memory ${label} (${mb} MB)`, mode: 'no-cache build', samples: emptySamples() };
       const save: Row = { scenario: `memory ${label} (${mb} MB)`, mode: 'save (docker-archive)', samples: emptySamples() };
       this.rows.push(build, save);
       log(`memory ${label} ${mb} MB`);
@@ -297,6 +327,7 @@ class Bench {
   async report(versions: string[], started: Date): Promise<string> {
     const notes = failureNotes(this.rows);
     const files = fileCountTable(this.rows);
+    const heavyNote = this.o.heavyRuns !== this.o.runs ? ` (${this.o.heavyRuns} for file-count and memory rows)` : '';
     return [
       `## stagecraft benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
@@ -304,12 +335,14 @@ class Bench {
       `Tools: ${versions.join('; ')}.`,
       `Load: 1-minute load average between cases ${Math.min(...this.loads).toFixed(1)} to ${Math.max(...this.loads).toFixed(1)} ` +
         `on ${cpus().length} cores (other work on the machine slows every tool; the tools take turns, so ratios suffer less than seconds).`,
-      `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell` +
-        `${this.o.heavyRuns !== this.o.runs ? ` (${this.o.heavyRuns} for cold+pull, file-count and memory rows)` : ''}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
-        'seconds of wall time; base images pulled into every tool before timing, except in `cold+pull`.',
+      `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${heavyNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
+        'seconds of wall time.',
+      'Modes: `cold` = no build cache and no local images (each tool reset before each run), base images pulled from the loopback registry ' +
+        'inside the timed build; `no-cache` = `--no-cache` with base images already local; `noop` = rebuild with nothing changed; ' +
+        '`incr` = rebuild after a new one-line change to one source file. Base images are pulled (untimed) before every mode but `cold`.',
       '',
       mainTable(this.rows),
-      ...(files ? ['', 'File-count scaling (one RUN creating N files; cold):', '', files] : []),
+      ...(files ? ['', 'File-count scaling (one RUN creating N files; cold, busybox pulled in the build):', '', files] : []),
       ...(notes.length ? ['', 'Failures:', '', ...notes.map((n) => `- ${n}`)] : []),
       '',
     ].join('\n');

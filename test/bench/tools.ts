@@ -122,7 +122,7 @@ export interface Builder {
   save(tag: string, file: string, timeoutMs?: number): Promise<RunResult>;
   /** Pulls the base images into this tool's local storage (untimed, before measuring). */
   pull(refs: string[]): Promise<void>;
-  /** Forgets everything: build cache, built images and base images (for cold+pull). */
+  /** Forgets everything: build cache, built images and base images (before each timed `cold` build). */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
