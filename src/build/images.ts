@@ -26,6 +26,16 @@ export interface ImageSource {
   layers: LayerRef[];
   /** Bytes downloaded to get it (0 when everything was already stored). */
   pulledBytes: number;
+  /** The index (manifest list) the reference named, when it named one and a platform's manifest was picked from it. */
+  indexDigest?: Digest | undefined;
+}
+
+/** What `pullImage` reports per layer: already in the store, or fetched, verified and unpacked. */
+export type LayerPullEvent = { layer: Descriptor; status: 'exists' | 'pulled' };
+
+export interface PullImageOptions {
+  signal?: AbortSignal | undefined;
+  onLayer?: ((e: LayerPullEvent) => void) | undefined;
 }
 
 /** A reference in full form, with `latest` when neither tag nor digest is given. */
@@ -52,7 +62,13 @@ export async function localImage(store: Store, ref: Reference): Promise<ImageSou
   return { ref: ref.toString(), manifestDigest: img.manifestDigest, config: img.config, layers, pulledBytes: 0 };
 }
 
-export async function pullImage(client: RegistryClient, store: Store, ref: Reference, platform: Platform, signal?: AbortSignal): Promise<ImageSource> {
+/**
+ * Resolves `ref` for `platform` at its registry and makes the image complete
+ * in the store: config and manifest stored, every missing layer fetched,
+ * verified and unpacked. Tags nothing (`pull()` in ./pull.ts tags).
+ */
+export async function pullImage(client: RegistryClient, store: Store, ref: Reference, platform: Platform, opts: PullImageOptions = {}): Promise<ImageSource> {
+  const { signal, onLayer } = opts;
   const resolved = await client.resolve(ref, platform);
   signal?.throwIfAborted();
   await store.put({ digest: resolved.config.digest, size: resolved.config.raw.byteLength }, resolved.config.raw);
@@ -66,6 +82,7 @@ export async function pullImage(client: RegistryClient, store: Store, ref: Refer
   for (const [i, desc] of resolved.layers.entries()) {
     const diffId = diffIds[i]!;
     if (!(await store.hasLayer(diffId))) missing.push({ desc, diffId });
+    else onLayer?.({ layer: desc, status: 'exists' });
   }
   let pulledBytes = 0;
   if (missing.length > 0) {
@@ -78,12 +95,15 @@ export async function pullImage(client: RegistryClient, store: Store, ref: Refer
     };
     await client.fetchBlobs(ref, missing.map((m) => m.desc), sink);
     // Unpack in parallel: each layer goes to its own directory.
-    await Promise.all(missing.map((m) => store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId })));
+    await Promise.all(missing.map(async (m) => {
+      await store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId });
+      onLayer?.({ layer: m.desc, status: 'pulled' });
+    }));
   }
   const layers: LayerRef[] = [];
   for (const [i, diffId] of diffIds.entries()) {
     const info = await store.layerInfo(diffId);
     layers.push({ diffId, size: info?.size ?? resolved.layers[i]!.size, blob: resolved.layers[i] });
   }
-  return { ref: ref.toString(), manifestDigest: resolved.manifestDigest, config, layers, pulledBytes };
+  return { ref: ref.toString(), manifestDigest: resolved.manifestDigest, config, layers, pulledBytes, ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}) };
 }

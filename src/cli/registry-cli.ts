@@ -1,5 +1,5 @@
 /**
- * The command-line definitions of `push`, `login` and `logout` (the work is
+ * The command-line definitions of `push`, `pull`, `login` and `logout` (the work is
  * in registry-commands.ts, imported only when one of them runs), and the
  * registry flags `build` shares with them.
  */
@@ -40,6 +40,20 @@ export function addRegistryCommands(cmd: Command, storeRoot: (o: { root?: string
       await pushCommand(storeRoot(c.optsWithGlobals()), refs, {
         insecureRegistry: o.insecureRegistry, certsDir: o.certsDir, configDir: o.config,
         compression: o.compression, chunkSize: parseChunkSize(o.chunkSize), quiet: o.quiet,
+      });
+    });
+
+  registryOptions(cmd
+    .command('pull')
+    .description('pull an image from a registry into the local store and tag it there, as docker pull does; builds FROM it then use it without the registry')
+    .argument('<ref>', 'image reference: name[:tag] or name@sha256:digest')
+    .option('--platform <os/arch>', 'platform to pick from a multi-platform image (default: the host)')
+    .option('--registry-mirror <url>', 'mirror for docker.io pulls, tried in order before the origin (repeatable)', collect, [])
+    .option('-q, --quiet', 'print only the full reference'))
+    .action(async (ref: string, o, c: Command) => {
+      const { pullCommand } = await import('./registry-commands.js');
+      await pullCommand(storeRoot(c.optsWithGlobals()), ref, {
+        platform: o.platform, insecureRegistry: o.insecureRegistry, registryMirror: o.registryMirror, certsDir: o.certsDir, configDir: o.config, quiet: o.quiet,
       });
     });
 

@@ -1,10 +1,11 @@
 /**
- * `stagecraft push`, `login` and `logout`, and the registry flags every
+ * `stagecraft push`, `pull`, `login` and `logout`, and the registry flags every
  * command that talks to registries shares. Output goes to `io` (default the
  * process streams) so tests can read it; no credential or token is ever
  * written there.
  */
 import { push } from '../build/push.js';
+import { pull, type PullResult } from '../build/pull.js';
 import { StagecraftError } from '../errors.js';
 import { DEFAULT_REGISTRY, parseReference } from '../reference/index.js';
 import {
@@ -50,6 +51,34 @@ export async function pushCommand(root: string, refs: string[], opts: PushComman
     const ref = parseReference(r);
     io.stdout.write(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}\n`);
   }
+  return result;
+}
+
+export interface PullCommandOptions extends RegistryFlags {
+  /** `os/arch[/variant]`; default the host. */
+  platform?: string;
+  quiet?: boolean;
+}
+
+/**
+ * `stagecraft pull REF`: fetches REF for the platform into the store and tags
+ * it there under its full reference. As docker does, progress goes to stderr
+ * (`<tag>: Pulling from <repo>`, a line per layer, `Digest:`, `Status:`) and
+ * the full reference to stdout; `-q` prints only the reference.
+ */
+export async function pullCommand(root: string, ref: string, opts: PullCommandOptions = {}, io: CommandIo = processIo()): Promise<PullResult> {
+  if (!ref) throw new StagecraftError('USAGE', 'pull needs an image reference', { hint: 'stagecraft pull registry.example/app:1' });
+  const say = (s: string): void => { if (!opts.quiet) io.stderr.write(`${s}\n`); };
+  const parsed = parseReference(ref);
+  say(`${parsed.tag ?? parsed.digest ?? 'latest'}: Pulling from ${parsed.repository}`);
+  const result = await pull(ref, {
+    root, platform: opts.platform, insecureRegistries: opts.insecureRegistry, registryMirrors: opts.registryMirror, certsDir: opts.certsDir, dockerConfigDir: opts.configDir,
+    onLayer: (e) => say(`${e.layer.digest.slice(7, 19)}: ${e.status === 'exists' ? 'Already exists' : 'Pull complete'}`),
+  });
+  const familiar = parseReference(result.reference).familiar();
+  say(`Digest: ${result.digest}`);
+  say(result.status === 'up-to-date' ? `Status: Image is up to date for ${familiar}` : `Status: Downloaded newer image for ${familiar} (${result.platform})`);
+  io.stdout.write(`${result.reference}\n`);
   return result;
 }
 
