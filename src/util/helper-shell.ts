@@ -30,6 +30,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { findExecutable } from './find-executable.js';
+import { trySyscall } from './syscall-helper.js';
 
 export interface HelperResult {
   /** Exit status; -1 when the command could not be started. */
@@ -234,6 +235,13 @@ function dispatch(): void {
  * when asked, stdout: the same result as spawn() and waiting for 'close'.
  */
 export function runHelper(cmd: string, args: string[], opts: HelperOptions = {}): Promise<HelperResult> {
+  // mount, umount and getfattr in the forms stagecraft uses: system calls, no process at all.
+  const fast = opts.env === undefined || Object.keys(opts.env).every((k) => k === 'LC_ALL') ? trySyscall(cmd, args, opts.cwd) : undefined;
+  if (fast) return fast.then((r) => r ? { code: r.code, stdout: opts.stdout ? r.stdout : Buffer.alloc(0), stderr: r.stderr } : viaShell(cmd, args, opts));
+  return viaShell(cmd, args, opts);
+}
+
+function viaShell(cmd: string, args: string[], opts: HelperOptions): Promise<HelperResult> {
   const bin = cmd.includes('/') ? cmd : findExecutable(cmd);
   if (!bin || shellBroken || process.env.STAGECRAFT_NO_HELPER_SHELL === '1') return spawnDirect(cmd, args, opts);
   return new Promise((resolve) => {

@@ -1,0 +1,282 @@
+/**
+ * mount, umount and getfattr without starting a process: a long-lived Perl
+ * process makes the system calls (mount(2), umount2(2), llistxattr(2),
+ * lgetxattr(2)) itself and answers with what the command would have printed.
+ *
+ * Why: even through a helper shell (helper-shell.ts) every one of these is a
+ * fork and an exec of util-linux's mount or attr's getfattr, 5-15 ms each on
+ * the build VM, and a RUN step needs four of them (mount, two xattr reads,
+ * umount), a COPY --from six. The system calls themselves take well under a
+ * millisecond. Node has no binding for them; Perl's `syscall` does, and Perl
+ * is Essential on Debian (perl-base), so it is on every machine that has the
+ * attr and mount tools.
+ *
+ * Only the exact argument forms stagecraft itself uses are served (see
+ * `fastRequest`); anything else, a machine without perl, an architecture whose
+ * syscall numbers we do not list, or STAGECRAFT_NO_SYSCALL_HELPER=1 goes the
+ * old way. Results match what the tools give: exit status, the error text the
+ * callers match on (busy, not mounted, unknown filesystem type, permission),
+ * and getfattr's `-d -m - -e hex --absolute-names` dump format.
+ *
+ * Protocol: one request line per command, `<id> <op> x<hex> x<hex> ...`
+ * (every argument hex-encoded, so no byte needs quoting); one answer,
+ * `R <id> <status> <stdout bytes> <stderr bytes>\n` followed by those bytes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { arch } from 'node:os';
+import { findExecutable } from './find-executable.js';
+
+export interface SyscallResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** mount, umount2, llistxattr, lgetxattr. */
+const SYSCALLS: Record<string, readonly [number, number, number, number]> = {
+  x64: [165, 166, 195, 192],
+  arm64: [40, 39, 12, 9],
+};
+
+const SCRIPT = String.raw`
+use strict; use warnings;
+my ($NR_mount, $NR_umount2, $NR_llistxattr, $NR_lgetxattr) = @ARGV;
+binmode STDIN; binmode STDOUT; $| = 1;
+my $lbuf = "\0" x 65536;
+my $vbuf = "\0" x 65536;
+my ($out, $err, $code);
+sub fail { my ($msg) = @_; $err .= "$msg\n"; $code = 1; }
+sub quote { my ($s) = @_; $s =~ s/([\x00-\x1f\x7f-\xff\\])/sprintf("\\%03o", ord($1))/ge; return $s; }
+sub dump_xattrs {
+  my ($p) = @_;
+  my $n = syscall($NR_llistxattr, $p, $lbuf, 65536);
+  if ($n < 0) {
+    return if $!{ENOTSUP} || $!{EOPNOTSUPP};
+    fail("getfattr: $p: $!"); return;
+  }
+  return if $n == 0;
+  my @names = sort grep { length } split /\0/, substr($lbuf, 0, $n);
+  my $text = '';
+  for my $name (@names) {
+    my $m = syscall($NR_lgetxattr, $p, $name, $vbuf, 65536);
+    if ($m < 0) { next if $!{ENODATA}; fail("getfattr: $p: $!"); next; }
+    $text .= $name . '=0x' . unpack('H*', substr($vbuf, 0, $m)) . "\n";
+  }
+  $out .= '# file: ' . quote($p) . "\n" . $text . "\n" if length $text;
+}
+sub walk {
+  my ($p) = @_;
+  dump_xattrs($p);
+  my @st = lstat($p);
+  return unless @st && -d _;
+  my $dh;
+  unless (opendir($dh, $p)) { fail("getfattr: $p: $!"); return; }
+  my @names = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
+  closedir($dh);
+  for my $name (@names) {
+    my $c = $p eq '/' ? "/$name" : "$p/$name";
+    walk($c);
+  }
+}
+while (defined(my $line = <STDIN>)) {
+  chomp $line;
+  my ($id, $op, @args) = split / /, $line;
+  @args = map { pack('H*', substr($_, 1)) } @args;
+  ($out, $err, $code) = ('', '', 0);
+  if ($op eq 'mount') {
+    my ($cwd, $source, $target, $fstype, $flags, $data) = @args;
+    if (!chdir($cwd)) { fail("mount: $cwd: $!"); $code = 32; }
+    elsif (syscall($NR_mount, $source, $target, $fstype, $flags + 0, $data) != 0) {
+      my $e = $!; my $c = $! + 0;
+      $err = $!{ENODEV} ? "mount: $target: unknown filesystem type '$fstype'.\n" : "mount: $target: $e.\n";
+      $code = 32;
+    }
+    chdir('/');
+  } elsif ($op eq 'umount') {
+    my ($target, $flags) = @args;
+    if (syscall($NR_umount2, $target, $flags + 0) != 0) {
+      $err = $!{EINVAL} ? "umount: $target: not mounted.\n" : $!{ENOENT} ? "umount: $target: no mount point specified.\n" : "umount: $target: $!.\n";
+      $code = 32;
+    }
+  } elsif ($op eq 'xattrs') {
+    my ($recursive, @paths) = @args;
+    for my $p (@paths) {
+      if (!lstat($p)) { fail("getfattr: $p: $!"); next; }
+      if ($recursive) { walk($p); } else { dump_xattrs($p); }
+    }
+  } else {
+    ($err, $code) = ("unknown request $op\n", 2);
+  }
+  print "R $id $code " . length($out) . ' ' . length($err) . "\n" . $out . $err;
+}
+`;
+
+type Request = { op: 'mount'; cwd: string; source: string; target: string; fstype: string; flags: number; data: string }
+  | { op: 'umount'; target: string; flags: number }
+  | { op: 'xattrs'; recursive: boolean; paths: string[] };
+
+const MS_RDONLY = 1;
+const MNT_DETACH = 2;
+
+/**
+ * The request for `cmd args` when it is one of the forms the helper serves,
+ * else undefined (the caller runs the real tool).
+ */
+export function fastRequest(cmd: string, args: readonly string[], cwd: string | undefined): Request | undefined {
+  const name = cmd.slice(cmd.lastIndexOf('/') + 1);
+  if (name === 'mount') {
+    // [-r] -t TYPE SOURCE -o OPTIONS TARGET (src/fs/overlay.ts)
+    let i = 0;
+    let flags = 0;
+    if (args[i] === '-r') { flags |= MS_RDONLY; i++; }
+    if (args[i] !== '-t' || args[i + 3] !== '-o' || args.length !== i + 6) return undefined;
+    const [fstype, source, , data, target] = args.slice(i + 1) as [string, string, string, string, string];
+    if (!target.startsWith('/')) return undefined;
+    return { op: 'mount', cwd: cwd ?? '/', source, target, fstype, flags, data };
+  }
+  if (name === 'umount') {
+    if (args.length === 1 && args[0]!.startsWith('/')) return { op: 'umount', target: args[0]!, flags: 0 };
+    if (args.length === 2 && args[0] === '-l' && args[1]!.startsWith('/')) return { op: 'umount', target: args[1]!, flags: MNT_DETACH };
+    return undefined;
+  }
+  if (name === 'getfattr') {
+    // [-R] [-P] -h -d -m - -e hex --absolute-names -- PATH... (absolute paths)
+    const sep = args.indexOf('--');
+    if (sep === -1) return undefined;
+    const flags = args.slice(0, sep);
+    const paths = args.slice(sep + 1);
+    const recursive = flags.includes('-R');
+    const rest = flags.filter((f) => f !== '-R' && f !== '-P');
+    const expected = ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names'];
+    if (rest.length !== expected.length || rest.some((f, k) => f !== expected[k])) return undefined;
+    if (recursive && !flags.includes('-P')) return undefined;
+    if (paths.length === 0 || paths.some((p) => !p.startsWith('/'))) return undefined;
+    return { op: 'xattrs', recursive, paths };
+  }
+  return undefined;
+}
+
+function encode(id: number, r: Request): string {
+  const hex = (s: string | number) => `x${Buffer.from(String(s), 'utf8').toString('hex')}`;
+  const parts = r.op === 'mount' ? [r.cwd, r.source, r.target, r.fstype, r.flags, r.data]
+    : r.op === 'umount' ? [r.target, r.flags]
+    : [r.recursive ? '1' : '', ...r.paths];
+  return `${id} ${r.op} ${parts.map(hex).join(' ')}\n`;
+}
+
+interface Pending { id: number; resolve: (r: SyscallResult | undefined) => void }
+
+class SyscallProcess {
+  private readonly child: ChildProcess;
+  private buf: Buffer = Buffer.alloc(0);
+  private current: Pending | undefined;
+  dead = false;
+
+  constructor(perl: string, numbers: readonly number[], private readonly onIdle: (p: SyscallProcess) => void, private readonly onDead: (p: SyscallProcess) => void) {
+    this.child = spawn(perl, ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    this.child.on('error', () => this.die());
+    this.child.on('exit', () => this.die());
+    this.child.stdin!.on('error', () => this.die());
+    this.child.stdout!.on('data', (c: Buffer) => this.onData(c));
+    this.setRef(false);
+  }
+
+  run(id: number, req: Request, resolve: Pending['resolve']): void {
+    this.current = { id, resolve };
+    this.setRef(true);
+    this.child.stdin!.write(encode(id, req));
+  }
+
+  private onData(c: Buffer): void {
+    this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
+    const p = this.current;
+    if (!p) return;
+    const nl = this.buf.indexOf(10);
+    if (nl === -1) return;
+    const m = /^R (\d+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString('latin1'));
+    if (!m || Number(m[1]) !== p.id) { this.child.kill('SIGKILL'); this.die(); return; }
+    const outLen = Number(m[3]);
+    const errLen = Number(m[4]);
+    if (this.buf.length < nl + 1 + outLen + errLen) return;
+    const stdout = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + outLen));
+    const stderr = this.buf.subarray(nl + 1 + outLen, nl + 1 + outLen + errLen).toString('utf8');
+    this.buf = Buffer.alloc(0);
+    this.current = undefined;
+    this.setRef(false);
+    p.resolve({ code: Number(m[2]), stdout, stderr });
+    this.onIdle(this);
+  }
+
+  private die(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.setRef(false);
+    const p = this.current;
+    this.current = undefined;
+    this.onDead(this);
+    // Whether a request in flight was carried out is unknown only for mount/umount, whose
+    // callers check the mount table state by retrying; answer "not served" so the real tool runs.
+    p?.resolve(undefined);
+  }
+
+  private setRef(on: boolean): void {
+    for (const h of [this.child, this.child.stdin, this.child.stdout] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+      if (on) h?.ref?.(); else h?.unref?.();
+    }
+  }
+}
+
+const MAX_PROCESSES = 2;
+let disabled: boolean | undefined;
+let perlPath: string | undefined;
+let nextId = 1;
+const idle: SyscallProcess[] = [];
+const all = new Set<SyscallProcess>();
+const queue: Array<{ req: Request; resolve: Pending['resolve'] }> = [];
+
+function available(): boolean {
+  if (disabled === undefined) {
+    perlPath = findExecutable('perl');
+    disabled = process.env.STAGECRAFT_NO_SYSCALL_HELPER === '1' || !perlPath || !SYSCALLS[arch()] || process.getuid?.() !== 0;
+  }
+  return !disabled;
+}
+
+function dispatch(): void {
+  while (queue.length > 0) {
+    let p = idle.pop();
+    if (!p && all.size < MAX_PROCESSES) {
+      p = new SyscallProcess(perlPath!, SYSCALLS[arch()]!, (s) => { if (!s.dead) { idle.push(s); dispatch(); } }, (s) => {
+        all.delete(s);
+        const i = idle.indexOf(s);
+        if (i !== -1) idle.splice(i, 1);
+        if (all.size === 0 && queue.length > 0) {
+          // Perl would not start or keeps dying: stop using it, serve the queue the old way.
+          disabled = true;
+          for (const q of queue.splice(0)) q.resolve(undefined);
+        }
+        dispatch();
+      });
+      all.add(p);
+    }
+    if (!p) return;
+    if (p.dead) continue;
+    const q = queue.shift()!;
+    p.run(nextId++, q.req, q.resolve);
+  }
+}
+
+/**
+ * Runs `cmd args` as a system call when it is one of the served forms;
+ * resolves undefined when it is not (or the helper is unavailable), and the
+ * caller then runs the real command.
+ */
+export function trySyscall(cmd: string, args: readonly string[], cwd?: string): Promise<SyscallResult | undefined> | undefined {
+  if (!available()) return undefined;
+  const req = fastRequest(cmd, args, cwd);
+  if (!req) return undefined;
+  return new Promise((resolve) => {
+    queue.push({ req, resolve });
+    dispatch();
+  });
+}
