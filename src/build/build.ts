@@ -16,7 +16,7 @@ import { parseStages } from '../dockerfile/instructions/index.js';
 import { platformFromNode, formatPlatform, parsePlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import { dispatchStage, parseTrigger, planGraph, progressPrefix, type DispatchResult, type GraphResult } from '../plan/index.js';
 import type { BuildRequest, HistoryEntry, PlannedStage, StepSource } from '../plan/types.js';
-import { RegistryClient, registryClientOptions } from '../registry/index.js';
+import type { RegistryClient } from '../registry/index.js';
 import { detectRuntime, type OciRuntime, type RuntimeName } from '../runtime/detect.js';
 import { Store } from '../store/index.js';
 import { sizeSummary, type StageSize } from '../report/size.js';
@@ -136,9 +136,13 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   emit({ type: 'build-start', dockerfile: file, context: contextDir, target: planned.stages[planned.target]!.displayName, stages: planned.needed.map((i) => planned.stages[i]!.displayName) });
 
   const store = await Store.open(opts.root ?? DEFAULT_ROOT);
-  const client = new RegistryClient(registryClientOptions({
+  // The registry stack (http, https, tls) is loaded only when an image must be pulled: a build
+  // whose images are all in the store never needs it. Mirrors are checked up front all the same.
+  let clientPromise: Promise<RegistryClient> | undefined;
+  const client = (): Promise<RegistryClient> => (clientPromise ??= import('../registry/index.js').then(({ RegistryClient, registryClientOptions }) => new RegistryClient(registryClientOptions({
     insecureRegistry: opts.insecureRegistries, registryMirror: opts.registryMirrors, certsDir: opts.certsDir, configDir: opts.dockerConfigDir,
-  }));
+  }))));
+  if ((opts.registryMirrors ?? []).length > 0) await client();
   const context = await BuildContext.open(contextDir, {
     dockerfilePath,
     statCachePath: join(store.root, 'context-cache', `${createHash('sha256').update(contextDir).digest('hex').slice(0, 32)}.json`),
@@ -263,11 +267,11 @@ function relocated(e: unknown, location: { startLine: number; endLine: number; f
   return e;
 }
 
-async function resolveImage(store: Store, client: RegistryClient, text: string, platform: Platform): Promise<ImageSource> {
+async function resolveImage(store: Store, client: () => Promise<RegistryClient>, text: string, platform: Platform): Promise<ImageSource> {
   const ref = normalizeRef(text);
   const local = await localImage(store, ref);
   if (local) return local;
-  return pullImage(client, store, ref, platform);
+  return pullImage(await client(), store, ref, platform);
 }
 
 interface StageRun {

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { StagecraftError } from '../errors.js';
 import { build } from '../build/build.js';
-import { push, type PushEvent } from '../build/push.js';
+import type { PushEvent } from '../build/push.js';
 import { parseSecretFlag, parseSshFlag } from '../build/secrets.js';
 import type { RuntimeName } from '../runtime/detect.js';
 import { createRenderer, type ProgressMode } from './progress.js';
@@ -91,6 +91,8 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       // Ctrl-C during the push stops the process at once (an unfinished upload is simply abandoned).
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      // The registry stack (http, tls) is loaded only when a build pushes or pulls.
+      const { push } = await import('../build/push.js');
       const pushed = await push(result.tags, {
         root: o.root, source: result.tags[0], insecureRegistries: o.insecureRegistry, certsDir: o.certsDir, dockerConfigDir: o.config, onEvent: pushProgress(o.progress),
       });
