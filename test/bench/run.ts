@@ -27,21 +27,17 @@ import {
 import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampleOf, StagecraftBuilder, timed, type Builder } from './tools.js';
 
 /**
- * Bundles the CLI with the options of scripts/bundle.mjs into `dir`/dist, next
+ * Bundles the CLI with scripts/bundle.mjs into `dir`/dist, next
  * to a copy of bin/stagecraft.js, so the benchmark runs what users run without
  * writing dist/ in the checkout (bin/stagecraft.js prefers dist/ when it exists,
  * and a stale dist/ would change what every CLI test runs).
  */
 export async function bundleCli(dir: string): Promise<void> {
-  const { build } = await import('esbuild');
+  // The same function `npm run build` runs (a .mjs file outside the TypeScript project: imported by URL).
+  const { bundle } = (await import(new URL('../../scripts/bundle.mjs', import.meta.url).href)) as { bundle: (outdir: string) => Promise<void> };
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'bin'), { recursive: true });
-  await build({
-    absWorkingDir: REPO,
-    entryPoints: { cli: 'src/cli/entry.ts', index: 'src/index.ts' },
-    outdir: join(dir, 'dist'),
-    bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning',
-  });
+  await bundle(join(dir, 'dist'));
   await copyFile(join(REPO, 'bin/stagecraft.js'), join(dir, 'bin/stagecraft.js'));
   cliPath.current = join(dir, 'bin/stagecraft.js');
 }
