@@ -93,12 +93,16 @@ export async function pullImage(client: RegistryClient, store: Store, ref: Refer
         pulledBytes += r.size;
       },
     };
-    await client.fetchBlobs(ref, missing.map((m) => m.desc), sink);
-    // Unpack in parallel: each layer goes to its own directory.
-    await Promise.all(missing.map(async (m) => {
+    // Each layer is unpacked (into its own directory) as soon as its blob is in, while the
+    // others still download: the client bounds the downloads, the unpacking overlaps them.
+    const results = await Promise.allSettled(missing.map(async (m) => {
+      await client.fetchBlobs(ref, [m.desc], sink);
+      signal?.throwIfAborted();
       await store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId });
       onLayer?.({ layer: m.desc, status: 'pulled' });
     }));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
   const layers: LayerRef[] = [];
   for (const [i, diffId] of diffIds.entries()) {
