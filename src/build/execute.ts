@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { BuildContext } from '../context/build-context.js';
 import { copy } from '../fs/copy.js';
+import { applyDeferredLinks, layerLinker } from '../fs/copy-links.js';
+import type { CopyLinking } from '../fs/copy-tree.js';
 import { mountOverlay, type OverlayMount } from '../fs/overlay.js';
 import { cleanPath, resolveInRoot } from '../fs/scoped-path.js';
 import { resolveChown, resolveUser } from '../fs/users.js';
@@ -145,6 +147,7 @@ export async function executeCopy(
     let sources = step.sources;
     let keepOwners = false;
     let ignore = undefined as Parameters<typeof copy>[0]['ignore'];
+    let linking: CopyLinking | undefined;
     if (step.inline.length > 0) {
       srcRoot = join(dir, 'inline');
       await mkdir(srcRoot);
@@ -160,6 +163,10 @@ export async function executeCopy(
       mounts.push(m);
       srcRoot = m.target;
       keepOwners = true;
+      // Files keep the source's owner, mode and times: link them from the stage's layers (copy-links.ts).
+      if (!step.isAdd && !step.chown && !step.chmod) {
+        linking = layerLinker({ mountRoot: m.target, sourceLayerDirs: lowerDirs(ctx.store, src), destLayerDirs: lowerDirs(ctx.store, layers), deferred: !step.link });
+      }
     }
     let chown;
     if (step.chown) {
@@ -186,6 +193,7 @@ export async function executeCopy(
           excludes: step.excludes,
           parents: step.parents,
           sourceName: ctx.sourceName(step.from),
+          linking,
         });
         stats.bytes += s.bytes;
       }
@@ -193,6 +201,13 @@ export async function executeCopy(
       throw located(e, location);
     }
     for (const m of mounts.splice(0).reverse()) await m.unmount();
+    if (linking?.deferred) {
+      try {
+        applyDeferredLinks(linking, dest!.target, upperDir);
+      } catch (e) {
+        throw located(e, location);
+      }
+    }
     const committed = await commitUpper(ctx.store, upperDir);
     return { ...committed, copiedBytes: stats.bytes };
   } finally {

@@ -17,7 +17,7 @@ import { StagecraftError } from '../errors.js';
 import { parseChmod } from './copy-chmod.js';
 import { childSkip, excludeFilter, keepMatch, resolveSources, type IgnoreFn, type SourceMatch } from './copy-sources.js';
 import { detectArchive, unpackArchive } from './copy-unpack.js';
-import { TreeCopier, applyXattrs, lstatMaybe, readXattrsOf, setOwner, type CopyStats } from './copy-tree.js';
+import { TreeCopier, applyXattrs, lstatMaybe, readXattrsOf, setOwner, type CopyLinking, type CopyStats } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import { mkdir, chmod } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -48,6 +48,8 @@ export interface CopyOptions {
    * detected by content) is extracted into the destination directory.
    */
   unpackArchives?: boolean;
+  /** Stage sources without --chown/--chmod: hardlink files from layer directories (copy-tree.ts). */
+  linking?: CopyLinking | undefined;
 }
 
 export type CopyResult = CopyStats;
@@ -80,12 +82,16 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     })
   ).filter((m) => keepMatch(m, isExcluded));
 
+  // Linking needs the merged view and the recorded links to agree: with one source, nothing
+  // written later in this COPY can land where a link is still only recorded.
+  const linking = opts.chown || chmodSpec || (opts.linking?.deferred && matches.length > 1) ? undefined : opts.linking;
   const copier = new TreeCopier({
     chown: opts.chown,
     keepOwners: opts.keepOwners ?? false,
     chmod: chmodSpec,
     describe,
     skip: undefined,
+    linking,
   });
   const newDirOwner = opts.chown ?? { uid: 0, gid: 0 };
   const newDirMode = copier.createdDirMode();
@@ -125,7 +131,7 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
       continue;
     }
     const skip = childSkip(m, opts.ignore, isExcluded);
-    const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip });
+    const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip, linking });
     if (opts.parents) await copyWithParents(c, m, destHost, ensureDirBelow);
     else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
     // Directories: one recursive xattr read each; single files are batched below.
