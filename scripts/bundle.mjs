@@ -1,7 +1,7 @@
 // Bundles the command line and the library with esbuild.
 //
 // dist/cli.cjs: the whole command line in one CommonJS file, its npm
-// dependencies included. bin/stagecraft.js compiles it with a V8 code cache
+// dependencies included. bin/stagecraft.cjs compiles it with a V8 code cache
 // (dist/cli.cjs.*.cache, written on first use), which an ES module cannot have
 // on Node 20: loading and compiling a dozen modules and their package lookups
 // was a third of a no-op build's time (docs/performance.md). Commands and

@@ -9,7 +9,7 @@ import { pushBaseImages } from '../test/support/base-images.js';
 import { startRegistry } from '../test/support/registry.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const cli = fileURLToPath(new URL('../bin/stagecraft.js', import.meta.url));
+const cli = fileURLToPath(new URL('../bin/stagecraft.cjs', import.meta.url));
 
 function stagecraft(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -28,8 +28,8 @@ import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampl
 
 /**
  * Bundles the CLI with scripts/bundle.mjs into `dir`/dist, next
- * to a copy of bin/stagecraft.js, so the benchmark runs what users run without
- * writing dist/ in the checkout (bin/stagecraft.js prefers dist/ when it exists,
+ * to a copy of bin/stagecraft.cjs, so the benchmark runs what users run without
+ * writing dist/ in the checkout (bin/stagecraft.cjs prefers dist/ when it exists,
  * and a stale dist/ would change what every CLI test runs).
  */
 export async function bundleCli(dir: string): Promise<void> {
@@ -38,8 +38,9 @@ export async function bundleCli(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'bin'), { recursive: true });
   await bundle(join(dir, 'dist'));
-  await copyFile(join(REPO, 'bin/stagecraft.js'), join(dir, 'bin/stagecraft.js'));
-  cliPath.current = join(dir, 'bin/stagecraft.js');
+  await copyFile(join(REPO, 'bin/stagecraft.cjs'), join(dir, 'bin/stagecraft.cjs'));
+  await copyFile(join(REPO, 'package.json'), join(dir, 'package.json')); // --version reads it
+  cliPath.current = join(dir, 'bin/stagecraft.cjs');
 }
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));

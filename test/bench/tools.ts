@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { startDockerd, type RunningDockerd } from '../support/dockerd.js';
 import type { Sample, Tool } from './report.js';
 
-/** The CLI the benchmark runs: bin/stagecraft.js next to a fresh bundle (set by run.ts; see bundleCli). */
-export const cliPath = { current: fileURLToPath(new URL('../../bin/stagecraft.js', import.meta.url)) };
+/** The CLI the benchmark runs: bin/stagecraft.cjs next to a fresh bundle (set by run.ts; see bundleCli). */
+export const cliPath = { current: fileURLToPath(new URL('../../bin/stagecraft.cjs', import.meta.url)) };
 const DOCKER = '/usr/bin/docker';
 
 export interface RunOptions {

@@ -1,5 +1,5 @@
 /**
- * `stagecraft pull` as a user runs it (`node bin/stagecraft.js pull ...` in a
+ * `stagecraft pull` as a user runs it (`node bin/stagecraft.cjs pull ...` in a
  * child process) against a real loopback registry holding busybox (pushed by
  * skopeo) and a two-platform index made from it: the image is stored, tagged
  * under its full reference and listed by `images`; a second pull downloads

@@ -1,5 +1,5 @@
 /**
- * The registry commands as a user runs them (`node bin/stagecraft.js ...` in
+ * The registry commands as a user runs them (`node bin/stagecraft.cjs ...` in
  * a child process): `login`/`logout` against htpasswd Basic auth over TLS
  * (CA in a certs.d directory) and against the token flow; `build --push` and
  * `push`, read back by skopeo byte for byte; a build pulling its base with

@@ -1,11 +1,11 @@
 /**
- * Runs the stagecraft command line as a user would (`node bin/stagecraft.js`)
+ * Runs the stagecraft command line as a user would (`node bin/stagecraft.cjs`)
  * in a child process, and returns its exit code and output.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../bin/stagecraft.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../bin/stagecraft.cjs', import.meta.url));
 
 // Tests run the sources, never a dist/ bundle that may be older than them
 // (inherited by every child process a test starts, including its own spawns).

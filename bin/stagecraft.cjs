@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+'use strict';
+// Runs the bundled CLI (npm run build); in a checkout without dist/, or with
+// STAGECRAFT_FROM_SOURCE=1 (the tests set it, so a stale dist/ is never what
+// they test), runs the TypeScript sources through tsx.
+//
+// CommonJS, and the bundle is one CommonJS file compiled with a V8 code cache
+// kept beside it: a cache made by a build run for builds, another for every
+// other command, each written once (again only when V8 rejects it, e.g. after
+// an upgrade of Node or of the bundle). Without a writable dist/ there is
+// simply no cache. (An ES module entry costs the ES module loader's start-up,
+// and ES modules cannot have a code cache on Node 20.)
+const { existsSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+
+const bundled = join(__dirname, '..', 'dist', 'cli.cjs');
+const args = process.argv.slice(2);
+
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  // The version alone needs none of the CLI (src/version.ts holds the same number; a test keeps them equal).
+  process.stdout.write(`${JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
+} else if (existsSync(bundled) && process.env.STAGECRAFT_FROM_SOURCE !== '1') {
+  const { Script } = require('node:vm');
+  const source = readFileSync(bundled, 'utf8');
+  // Which cache: a misjudged word (a context directory named build) only picks the other one.
+  const kind = args.includes('build') ? 'build' : 'other';
+  const cachePath = `${bundled}.${kind}.cache`;
+  let cachedData;
+  try { cachedData = readFileSync(cachePath); } catch { /* first run */ }
+  const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new Script(wrapper, { filename: bundled, cachedData });
+  if (cachedData === undefined || script.cachedDataRejected) {
+    // After the command ran, so the functions it compiled lazily are in the cache too.
+    process.once('exit', () => {
+      try {
+        const tmp = `${cachePath}.${process.pid}.tmp`;
+        writeFileSync(tmp, script.createCachedData());
+        renameSync(tmp, cachePath);
+      } catch { /* read-only install: run without a cache */ }
+    });
+  }
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, require('node:module').createRequire(bundled), mod, bundled, join(__dirname, '..', 'dist'));
+  mod.exports.main(process.argv);
+} else {
+  (async () => {
+    const { register } = await import('tsx/esm/api');
+    register();
+    const { main } = await import('../src/cli/main.ts');
+    await main(process.argv);
+  })();
+}
