@@ -29,8 +29,9 @@ import { remoteInputs, remoteKind } from './add-sources.js';
 import { runMountInputs } from './run-mounts.js';
 import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
 import { lintBuild, resolveImagesAndTriggers } from './prepare.js';
+import type { StoreRegistryOptions } from './options.js';
 
-export interface BuildOptions {
+export interface BuildOptions extends StoreRegistryOptions {
   /** The build context directory. */
   context: string;
   /** Dockerfile path (default `<context>/Dockerfile`). */
@@ -40,17 +41,6 @@ export interface BuildOptions {
   target?: string | undefined;
   buildArgs?: Record<string, string> | undefined;
   noCache?: boolean | undefined;
-  /** Local store root (default /var/lib/stagecraft). */
-  root?: string | undefined;
-  /** `os/arch[/variant]`; default the host. */
-  platform?: string | undefined;
-  insecureRegistries?: string[] | undefined;
-  /** Mirrors for docker.io (`https://mirror.example`), tried in order before the origin. */
-  registryMirrors?: string[] | undefined;
-  /** Per-registry CAs, `<certsDir>/<host:port>/ca.crt` (default /etc/docker/certs.d, env STAGECRAFT_CERTS_DIR). */
-  certsDir?: string | undefined;
-  /** Directory of Docker's config.json with registry credentials (default $DOCKER_CONFIG, else ~/.docker). */
-  dockerConfigDir?: string | undefined;
   runtime?: RuntimeName | undefined;
   /** Steps running at once (default: the number of cores). */
   jobs?: number | undefined;

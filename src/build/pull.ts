@@ -17,21 +17,11 @@ import { formatPlatform, parsePlatform, platformFromNode, type Digest, type Plat
 import { RegistryClient, registryClientOptions } from '../registry/index.js';
 import { Store } from '../store/index.js';
 import { normalizeRef, pullImage, type LayerPullEvent } from './images.js';
+import type { StoreRegistryOptions } from './options.js';
 
 export type { LayerPullEvent };
 
-export interface PullOptions {
-  /** Local store root (default /var/lib/stagecraft). */
-  root?: string | undefined;
-  /** `os/arch[/variant]`; default the host. */
-  platform?: string | undefined;
-  insecureRegistries?: string[] | undefined;
-  /** Mirrors for docker.io (`https://mirror.example`), tried in order before the origin. */
-  registryMirrors?: string[] | undefined;
-  /** Per-registry CAs, `<certsDir>/<host:port>/ca.crt` (default /etc/docker/certs.d, env STAGECRAFT_CERTS_DIR). */
-  certsDir?: string | undefined;
-  /** Directory of Docker's config.json with the credentials (default $DOCKER_CONFIG, else ~/.docker). */
-  dockerConfigDir?: string | undefined;
+export interface PullOptions extends StoreRegistryOptions {
   /** Per layer, once it is known to be stored or has been fetched and unpacked. */
   onLayer?: ((e: LayerPullEvent) => void) | undefined;
   signal?: AbortSignal | undefined;
