@@ -15,7 +15,7 @@ import { fastRequest, trySyscall } from '../src/util/syscall-helper.js';
 import { spawnDirect } from '../src/util/helper-shell.js';
 import { parseGetfattrDump } from '../src/tar/xattrs.js';
 
-const TOTAL = 6;
+const TOTAL = 7;
 let passed = 0;
 after(() => console.log(`syscall helper: ${passed}/${TOTAL} passed`));
 
@@ -41,6 +41,7 @@ describe('syscall helper', () => {
       ['getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', '/a'], undefined, { op: 'xattrs', recursive: true, paths: ['/a'] }],
       ['getfattr', ['-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', '/a', '/b c'], undefined, { op: 'xattrs', recursive: false, paths: ['/a', '/b c'] }],
       ['getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', '/a'], undefined, { op: 'xattrs', recursive: false, paths: ['/a'] }],
+      ['/bin/sync', ['-f', '/var/lib/stagecraft'], undefined, { op: 'syncfs', path: '/var/lib/stagecraft' }],
     ];
     for (const [cmd, args, cwd, want] of served) assert.deepEqual(fastRequest(cmd, args, cwd), want, `${cmd} ${args.join(' ')}`);
     const notServed: Array<[string, string[]]> = [
@@ -55,9 +56,22 @@ describe('syscall helper', () => {
       ['getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', 'rel']],
       ['getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--']],
       ['setfattr', ['-h', '--restore=-']],
+      ['sync', []],
+      ['sync', ['-f', 'relative']],
       ['runc', ['delete', '-f', 'x']],
     ];
     for (const [cmd, args] of notServed) assert.equal(fastRequest(cmd, args, undefined), undefined, `${cmd} ${args.join(' ')}`);
+    passed++;
+  });
+
+  it('syncs a filesystem (sync -f), and fails on a missing path as sync does', { skip: !isRoot && 'needs root' }, async () => {
+    const ok = await trySyscall('sync', ['-f', tmpdir()]);
+    assert.deepEqual(ok && { code: ok.code, stderr: ok.stderr }, { code: 0, stderr: '' });
+    const bad = await trySyscall('sync', ['-f', '/nonexistent-stagecraft-path']);
+    const real = await spawnDirect('sync', ['-f', '/nonexistent-stagecraft-path']);
+    assert.notEqual(bad?.code, 0);
+    assert.notEqual(real.code, 0);
+    assert.match(bad!.stderr, /No such file or directory/);
     passed++;
   });
 

@@ -140,6 +140,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   let runtimePromise: Promise<OciRuntime> | undefined;
   const runtime = (): Promise<OciRuntime> => (runtimePromise ??= detectRuntime(opts.runtime ?? 'runc'));
   const singleflight = new Singleflight<StepResult & { created: string }>();
+  const pendingRecords: Array<[string, CacheRecord]> = [];
   const secrets = new BuildSecrets(opts.secrets ?? [], opts.ssh ?? []);
 
   // Images: every base and COPY --from image of a needed stage, resolved once, before any
@@ -193,14 +194,28 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
       id: `stage:${st.index}`,
       deps: [...new Set(deps)],
       run: (signal, results) =>
-        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId, secrets, buildTime }),
+        runStage({ st, graph, req, stage: stages.stages[st.index]!, results, store, context, runtime, singleflight, pendingRecords, emit, signal, noCache: opts.noCache ?? false, platform, imageTaskId, secrets, buildTime }),
     });
   }
 
-  const results = await runDag([...imageTasks.values(), ...stageTasks], {
-    concurrency: opts.jobs ?? availableParallelism(),
-    signal: opts.signal,
-  });
+  // Step layers come from `volatile` overlay mounts (fs/overlay.ts): one sync of the store, then
+  // the cache records of the steps that ran, also when the build fails (what ran stays cached).
+  const flushRecords = async (): Promise<void> => {
+    if (pendingRecords.length === 0 && ![...resolved.values()].some((s) => s.pulledBytes > 0)) return;
+    await store.sync();
+    for (const [key, rec] of pendingRecords.splice(0)) await store.cachePut(key, rec);
+  };
+  let results;
+  try {
+    results = await runDag([...imageTasks.values(), ...stageTasks], {
+      concurrency: opts.jobs ?? availableParallelism(),
+      signal: opts.signal,
+    });
+  } catch (e) {
+    await flushRecords().catch(() => undefined);
+    throw e;
+  }
+  await flushRecords();
 
   const target = results.get(`stage:${graph.target}`) as StageOutput;
   const config = imageConfig(target, platform, buildTime);
@@ -274,6 +289,8 @@ interface StageRun {
   context: BuildContext;
   runtime: () => Promise<OciRuntime>;
   singleflight: Singleflight<StepResult & { created: string }>;
+  /** Cache records of steps that ran, written once the store is synced. */
+  pendingRecords: Array<[string, CacheRecord]>;
   emit: (e: BuildEvent) => void;
   signal: AbortSignal;
   noCache: boolean;
@@ -411,7 +428,8 @@ async function runStage(r: StageRun): Promise<StageOutput> {
                 ? await executeCopy(ctx, step, current, planned.location)
                 : await executeMkdir(ctx, step, current, planned.location);
           const ran = { ...res, created: new Date().toISOString() };
-          await store.cachePut(recordKey, { diffId: ran.diffId ?? null, size: ran.size, copiedBytes: ran.copiedBytes, created: ran.created } satisfies CacheRecord);
+          // Recorded at the end of the build, after the store is synced (flushRecords).
+          r.pendingRecords.push([recordKey, { diffId: ran.diffId ?? null, size: ran.size, copiedBytes: ran.copiedBytes, created: ran.created } satisfies CacheRecord]);
           return ran;
         });
       }

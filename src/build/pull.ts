@@ -70,6 +70,7 @@ export async function pull(text: string, opts: PullOptions = {}): Promise<PullRe
   }
   opts.signal?.throwIfAborted();
   // Only now, with every layer stored and unpacked, does the name point at the image (one atomic index write).
+  await store.sync(); // the unpacked layers are on disk before a tag points at them
   await store.tag(name, src.manifestDigest);
   const configDigest = (await store.resolve(name)).configDigest;
   return {

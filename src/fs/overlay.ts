@@ -8,6 +8,8 @@
  *   holds complete files and can be tarred on its own.
  * - `redirect_dir=off`: renaming a lower directory copies it up entirely
  *   instead of leaving a redirect xattr that only overlay understands.
+ * - `volatile` (when the kernel has it): no syncfs on unmount; the build
+ *   syncs the store once (Store.sync) before anything records the layers.
  * We do not pass `userxattr`: we mount as real root, so overlay uses
  * `trusted.overlay.*`; the diff still understands `user.overlay.*`.
  *
@@ -111,7 +113,18 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
     }
     const args = ['-t', 'overlay', 'overlay', '-o', options.join(','), target];
     if (readonly) args.splice(0, 0, '-r');
-    await runMount(args, links, target);
+    if (!readonly && volatileSupported !== false) {
+      // `volatile` (Linux 5.10+): no syncfs of the whole upper filesystem on unmount, which
+      // made every step wait for all dirty data on the disk, other stages' included. The
+      // build syncs the store once instead (Store.sync). Older kernels refuse the option.
+      const withVolatile = [...args];
+      withVolatile[4] = `${options.join(',')},volatile`;
+      const ok = await runMount(withVolatile, links, target, volatileSupported === undefined);
+      if (volatileSupported === undefined) volatileSupported = ok;
+      if (!ok) await runMount(args, links, target);
+    } else {
+      await runMount(args, links, target);
+    }
   } catch (e) {
     await fs.rm(scratch, { recursive: true, force: true });
     throw e;
@@ -175,9 +188,14 @@ export async function mountsUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-async function runMount(args: string[], cwd: string, target: string): Promise<void> {
+/** Whether this kernel's overlay takes `volatile` (learnt from the first writable mount). */
+let volatileSupported: boolean | undefined;
+
+/** Runs mount(8); with `probing`, a refusal is answered false instead of an error. */
+async function runMount(args: string[], cwd: string, target: string, probing = false): Promise<boolean> {
   const r = await exec('mount', args, cwd);
-  if (r.code === 0) return;
+  if (r.code === 0) return true;
+  if (probing) return false;
   const msg = r.stderr.trim().split('\n')[0] ?? '';
   if (r.code === -1) {
     throw new StagecraftError('MOUNT', `could not run mount: ${msg}`, { hint: 'apt-get install mount (util-linux)' });

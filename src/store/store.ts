@@ -13,6 +13,7 @@ import { collectGarbage, type PruneResult } from './gc.js';
 import { LayerStore, type LayerInfo } from './layer-store.js';
 import { StoreLock } from './lock.js';
 import { refOf, TagIndex } from './tags.js';
+import { runHelper } from '../util/helper-shell.js';
 
 export type { LayerInfo, PruneResult };
 
@@ -232,6 +233,18 @@ export class Store {
       }
       return r;
     });
+  }
+
+  /**
+   * Writes everything the store's filesystem holds in memory to disk
+   * (syncfs(2) through the syscall helper, else `sync -f`). Step snapshots
+   * are mounted `volatile` (overlay.ts): their unmount no longer syncs the
+   * whole filesystem once per step, so a build calls this once, before its
+   * cache records and tags may point at the new layers.
+   */
+  async sync(): Promise<void> {
+    const r = await runHelper('sync', ['-f', this.root]);
+    if (r.code !== 0) throw new StagecraftError('STORE', `cannot sync the store's filesystem (${this.root}): ${r.stderr.trim() || `sync exited ${r.code}`}`);
   }
 
   // ------------------------------------------------------------- cache

@@ -1,7 +1,7 @@
 /**
- * mount, umount and getfattr without starting a process: a long-lived Perl
- * process makes the system calls (mount(2), umount2(2), llistxattr(2),
- * lgetxattr(2)) itself and answers with what the command would have printed.
+ * mount, umount, getfattr and `sync -f` without starting a process: a
+ * long-lived Perl process makes the system calls (mount(2), umount2(2),
+ * llistxattr(2), lgetxattr(2), syncfs(2)) itself and answers with what the command would have printed.
  *
  * Why: even through a helper shell (helper-shell.ts) every one of these is a
  * fork and an exec of util-linux's mount or attr's getfattr, 5-15 ms each on
@@ -32,15 +32,15 @@ export interface SyscallResult {
   stderr: string;
 }
 
-/** mount, umount2, llistxattr, lgetxattr. */
-const SYSCALLS: Record<string, readonly [number, number, number, number]> = {
-  x64: [165, 166, 195, 192],
-  arm64: [40, 39, 12, 9],
+/** mount, umount2, llistxattr, lgetxattr, syncfs. */
+const SYSCALLS: Record<string, readonly [number, number, number, number, number]> = {
+  x64: [165, 166, 195, 192, 306],
+  arm64: [40, 39, 12, 9, 267],
 };
 
 const SCRIPT = String.raw`
 use strict; use warnings;
-my ($NR_mount, $NR_umount2, $NR_llistxattr, $NR_lgetxattr) = @ARGV;
+my ($NR_mount, $NR_umount2, $NR_llistxattr, $NR_lgetxattr, $NR_syncfs) = @ARGV;
 binmode STDIN; binmode STDOUT; $| = 1;
 my $lbuf = "\0" x 65536;
 my $vbuf = "\0" x 65536;
@@ -98,6 +98,14 @@ while (defined(my $line = <STDIN>)) {
       $err = $!{EINVAL} ? "umount: $target: not mounted.\n" : $!{ENOENT} ? "umount: $target: no mount point specified.\n" : "umount: $target: $!.\n";
       $code = 32;
     }
+  } elsif ($op eq 'syncfs') {
+    my ($p) = @args;
+    my $dh;
+    if (!opendir($dh, $p)) { ($err, $code) = ("sync: error opening '$p': $!\n", 1); }
+    else {
+      if (syscall($NR_syncfs, fileno($dh) + 0) != 0) { ($err, $code) = ("sync: error syncing '$p': $!\n", 1); }
+      closedir($dh);
+    }
   } elsif ($op eq 'xattrs') {
     my ($recursive, @paths) = @args;
     for my $p (@paths) {
@@ -113,7 +121,8 @@ while (defined(my $line = <STDIN>)) {
 
 type Request = { op: 'mount'; cwd: string; source: string; target: string; fstype: string; flags: number; data: string }
   | { op: 'umount'; target: string; flags: number }
-  | { op: 'xattrs'; recursive: boolean; paths: string[] };
+  | { op: 'xattrs'; recursive: boolean; paths: string[] }
+  | { op: 'syncfs'; path: string };
 
 const MS_RDONLY = 1;
 const MNT_DETACH = 2;
@@ -139,6 +148,11 @@ export function fastRequest(cmd: string, args: readonly string[], cwd: string | 
     if (args.length === 2 && args[0] === '-l' && args[1]!.startsWith('/')) return { op: 'umount', target: args[1]!, flags: MNT_DETACH };
     return undefined;
   }
+  if (name === 'sync') {
+    // -f DIR: syncfs(2) of the filesystem holding DIR (coreutils sync -f)
+    if (args.length === 2 && args[0] === '-f' && args[1]!.startsWith('/')) return { op: 'syncfs', path: args[1]! };
+    return undefined;
+  }
   if (name === 'getfattr') {
     // [-R] [-P] -h -d -m - -e hex --absolute-names -- PATH... (absolute paths)
     const sep = args.indexOf('--');
@@ -160,6 +174,7 @@ function encode(id: number, r: Request): string {
   const hex = (s: string | number) => `x${Buffer.from(String(s), 'utf8').toString('hex')}`;
   const parts = r.op === 'mount' ? [r.cwd, r.source, r.target, r.fstype, r.flags, r.data]
     : r.op === 'umount' ? [r.target, r.flags]
+    : r.op === 'syncfs' ? [r.path]
     : [r.recursive ? '1' : '', ...r.paths];
   return `${id} ${r.op} ${parts.map(hex).join(' ')}\n`;
 }
