@@ -87,7 +87,7 @@ while (defined(my $line = <STDIN>)) {
     my ($cwd, $source, $target, $fstype, $flags, $data) = @args;
     if (!chdir($cwd)) { fail("mount: $cwd: $!"); $code = 32; }
     elsif (syscall($NR_mount, $source, $target, $fstype, $flags + 0, $data) != 0) {
-      my $e = $!; my $c = $! + 0;
+      my $e = $!;
       $err = $!{ENODEV} ? "mount: $target: unknown filesystem type '$fstype'.\n" : "mount: $target: $e.\n";
       $code = 32;
     }
