@@ -141,6 +141,44 @@ describe('store: layers', () => {
   });
 });
 
+describe('store: layer link records', () => {
+  const layerIn = async (store: Store, name: string, body: string): Promise<{ diffId: Digest; dir: string; size: number }> => {
+    const dir = join(store.tmpDir, name);
+    mkdirSync(join(dir, 'f'), { recursive: true });
+    writeFileSync(join(dir, 'f', name), body);
+    const { dirToLayerEntries, writeLayer } = await import('../src/tar/index.js');
+    const { Writable } = await import('node:stream');
+    const { diffId, size } = await writeLayer(dirToLayerEntries(dir, { format: 'overlay' }), new Writable({ write(_c, _e, cb) { cb(); } }));
+    return { diffId, dir, size };
+  };
+
+  it('records each layer that takes links, before it enters the store; only complete lines count; remove drops the list', async () => {
+    const store = await Store.open(newRoot());
+    const src = await layerIn(store, 'src', 'source');
+    await store.commitLayerDir(src.dir, src.diffId, src.size);
+    assert.deepEqual((await store.layerInfo(src.diffId))?.linkedFrom, [], 'a layer holding no links says so');
+    assert.deepEqual(await store.linkedInto(src.diffId), []);
+    const a = await layerIn(store, 'a', 'one');
+    const b = await layerIn(store, 'b', 'two');
+    await store.commitLayerDir(a.dir, a.diffId, a.size, [src.diffId, src.diffId]);
+    await store.commitLayerDir(b.dir, b.diffId, b.size, [src.diffId]);
+    assert.deepEqual((await store.layerInfo(a.diffId))?.linkedFrom, [src.diffId]);
+    assert.deepEqual(await store.linkedInto(src.diffId), [a.diffId, b.diffId]);
+    // A layer whose diffId is in the store already is not recorded again (its directory is dropped).
+    const a2 = await layerIn(store, 'a', 'one');
+    assert.equal(a2.diffId, a.diffId);
+    await store.commitLayerDir(a2.dir, a2.diffId, a2.size, [src.diffId]);
+    assert.deepEqual(await store.linkedInto(src.diffId), [a.diffId, b.diffId]);
+    // A line still being written (no newline yet) belongs to a layer not in the store yet.
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(`${store.layerDir(src.diffId)}.links`, 'abc');
+    assert.deepEqual(await store.linkedInto(src.diffId), [a.diffId, b.diffId]);
+    await store.layers.remove(src.diffId);
+    assert.equal(existsSync(`${store.layerDir(src.diffId)}.links`), false);
+    assert.deepEqual(await store.linkedInto(src.diffId), []);
+  });
+});
+
 describe('store: images, tags, prune', () => {
   it('writes, tags, resolves, lists and untags images; documents pass the OCI schemas', async () => {
     const store = await Store.open(newRoot());

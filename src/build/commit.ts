@@ -27,12 +27,13 @@ export async function digestLayerDir(dir: string): Promise<{ diffId: Digest; siz
   }
 }
 
-export async function commitUpper(store: Store, upperDir: string): Promise<Committed> {
+/** `linkedFrom`: the layers whose files the directory holds hardlinks to (COPY --from, copy-links.ts). */
+export async function commitUpper(store: Store, upperDir: string, linkedFrom: readonly Digest[] = []): Promise<Committed> {
   const { diffId, size, entries } = await digestLayerDir(upperDir);
   if (entries === 0) {
     await rm(upperDir, { recursive: true, force: true });
     return { diffId: undefined, size: 0 };
   }
-  await store.commitLayerDir(upperDir, diffId, size);
+  await store.commitLayerDir(upperDir, diffId, size, linkedFrom);
   return { diffId, size };
 }

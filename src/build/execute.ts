@@ -14,6 +14,7 @@ import { mountOverlay, type OverlayMount } from '../fs/overlay.js';
 import { cleanPath, resolveInRoot } from '../fs/scoped-path.js';
 import { resolveChown, resolveUser } from '../fs/users.js';
 import type { Step } from '../plan/types.js';
+import type { Digest } from '../oci/index.js';
 import type { OciRuntime } from '../runtime/detect.js';
 import { runStep } from '../runtime/run-step.js';
 import type { Store } from '../store/index.js';
@@ -47,6 +48,25 @@ const OUTPUT_TAIL = 12;
 
 function lowerDirs(store: Store, layers: readonly LayerRef[]): string[] {
   return layers.map((l) => store.layerDir(l.diffId)).reverse();
+}
+
+/**
+ * The source stage's layer directories whose files COPY --from may link even
+ * when they have other names (copy-links.ts): layers that hold no links
+ * themselves (`linkedFrom: []`) and none of whose `.links` layers, nor the
+ * layer itself, is in the destination stack.
+ */
+async function multiLinkDirs(store: Store, source: readonly LayerRef[], dest: readonly LayerRef[]): Promise<Set<string>> {
+  const inDest = new Set(dest.map((l) => l.diffId));
+  const out = new Set<string>();
+  for (const l of new Set(source.map((x) => x.diffId))) {
+    if (inDest.has(l)) continue;
+    const info = await store.layerInfo(l);
+    if (!info || !Array.isArray(info.linkedFrom) || info.linkedFrom.length > 0) continue;
+    if ((await store.linkedInto(l)).some((d) => inDest.has(d))) continue;
+    out.add(store.layerDir(l));
+  }
+  return out;
 }
 
 async function snapshotDir(store: Store): Promise<string> {
@@ -148,6 +168,7 @@ export async function executeCopy(
     let keepOwners = false;
     let ignore = undefined as Parameters<typeof copy>[0]['ignore'];
     let linking: CopyLinking | undefined;
+    const layerOfDir = new Map<string, Digest>();
     if (step.inline.length > 0) {
       srcRoot = join(dir, 'inline');
       await mkdir(srcRoot);
@@ -165,7 +186,11 @@ export async function executeCopy(
       keepOwners = true;
       // Files keep the source's owner, mode and times: link them from the stage's layers (copy-links.ts).
       if (!step.isAdd && !step.chown && !step.chmod) {
-        linking = layerLinker({ mountRoot: m.target, sourceLayerDirs: lowerDirs(ctx.store, src), destLayerDirs: lowerDirs(ctx.store, layers), deferred: !step.link });
+        for (const l of src) layerOfDir.set(ctx.store.layerDir(l.diffId), l.diffId);
+        linking = layerLinker({
+          mountRoot: m.target, sourceLayerDirs: lowerDirs(ctx.store, src), destLayerDirs: lowerDirs(ctx.store, layers), deferred: !step.link,
+          multiLink: await multiLinkDirs(ctx.store, src, layers),
+        });
       }
     }
     let chown;
@@ -208,7 +233,8 @@ export async function executeCopy(
         throw located(e, location);
       }
     }
-    const committed = await commitUpper(ctx.store, upperDir);
+    const linkedFrom = [...(linking?.sources ?? [])].map((d) => layerOfDir.get(d)).filter((d): d is Digest => d !== undefined);
+    const committed = await commitUpper(ctx.store, upperDir, linkedFrom);
     return { ...committed, copiedBytes: stats.bytes };
   } finally {
     for (const m of mounts.reverse()) await m.unmount().catch(() => undefined);

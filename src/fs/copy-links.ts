@@ -6,10 +6,17 @@
  *
  * A file is linked only when all of these hold, else it is copied as before:
  *  - the layer directory that holds it is not part of the destination's own
- *    stack (so no RUN ever sees two names for one inode),
+ *    stack (so no RUN ever sees two names for one inode that the source
+ *    stage did not show as one),
  *  - it is that very inode (same device and inode number as the file the
- *    source view shows) and has no other name (nlink 1), so one inode never
- *    gets a third name, in this build or a later one.
+ *    source view shows),
+ *  - every other name it has is accounted for outside the destination's
+ *    stack: it has no other name (nlink 1), or its layer is one whose names
+ *    the store tracks (`multiLink`: a layer that holds no links itself, whose
+ *    `.links` list names every layer that took links to its files) and none
+ *    of those layers is in the destination's stack. So a stage copied again
+ *    by a later build (the source unchanged, the destination chain new) is
+ *    linked again instead of copied.
  */
 import { lstatSync, linkSync, lutimesSync, renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -25,7 +32,16 @@ export interface LinkerOptions {
   destLayerDirs: string[];
   /** The target is an overlay view: placeholders now, links after the unmount. */
   deferred: boolean;
+  /**
+   * Source layer directories whose files may be linked although they have
+   * other names: every other name is in a layer outside the destination's
+   * stack (the caller checks the layers' `.links` lists).
+   */
+  multiLink?: ReadonlySet<string>;
 }
+
+/** Past this many names an inode is copied (ext4 allows 65000; a store this old is due a prune). */
+const MAX_NAMES = 1000;
 
 export function layerLinker(o: LinkerOptions): CopyLinking | undefined {
   if (o.sourceLayerDirs.length === 0 || process.env.STAGECRAFT_NO_COPY_LINKS === '1') return undefined;
@@ -41,6 +57,7 @@ export function layerLinker(o: LinkerOptions): CopyLinking | undefined {
     deferred: o.deferred,
     links: [],
     dirTimes: [],
+    sources: new Set(),
     source(src: string, st: Stats): string | undefined {
       if (!src.startsWith(prefix)) return undefined;
       const rel = src.slice(prefix.length);
@@ -55,8 +72,11 @@ export function layerLinker(o: LinkerOptions): CopyLinking | undefined {
           continue;
         }
         if (exclude.has(dir)) return undefined;
-        const same = real.isFile() && real.dev === dev && real.ino === st.ino && real.nlink === 1 && real.size === st.size && real.mtimeMs === st.mtimeMs;
-        return same ? p : undefined;
+        const same = real.isFile() && real.dev === dev && real.ino === st.ino && real.size === st.size && real.mtimeMs === st.mtimeMs &&
+          (real.nlink === 1 || (o.multiLink?.has(dir) === true && real.nlink < MAX_NAMES));
+        if (!same) return undefined;
+        this.sources.add(dir);
+        return p;
       }
       return undefined;
     },

@@ -80,6 +80,8 @@ export interface CopyLinking {
   deferred: boolean;
   links: Array<{ target: string; real: string; placeholder: boolean }>;
   dirTimes: Array<{ target: string; atime: number; mtime: number }>;
+  /** The layer directories `source` has given files from (their layers record the new one). */
+  sources: Set<string>;
 }
 
 export interface CopyStats {
@@ -99,6 +101,8 @@ export class TreeCopier {
   readonly stats: CopyStats = { files: 0, bytes: 0 };
   /** First target of each multiply-linked source inode (a promise while a streamed copy is in flight). */
   private readonly inodes = new Map<string, string | Promise<string>>();
+  /** Layer-directory file of each multiply-linked source inode that was linked rather than copied. */
+  private readonly linked = new Map<string, string>();
   private readonly slots: Semaphore;
   private sinceYield = 0;
 
@@ -173,8 +177,11 @@ export class TreeCopier {
           this.finishLeafSync(src, st, target);
         };
       }
-      const real = st.nlink === 1 && this.opts.linking ? this.opts.linking.source(src, st) : undefined;
+      // A source inode with several names in the view that was linked once is linked again, to the same
+      // file: the names stay one inode, as in the source.
+      const real = this.opts.linking ? (st.nlink > 1 ? this.linked.get(key) : undefined) ?? this.opts.linking.source(src, st) : undefined;
       if (real !== undefined) {
+        if (st.nlink > 1) this.linked.set(key, real);
         if (!inNewDir) this.clearFileTargetSync(target);
         if (this.opts.linking!.deferred) {
           // In a directory this copier just made (so it is in the upper dir already, and nothing

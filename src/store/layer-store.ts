@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
@@ -22,6 +22,14 @@ export interface LayerInfo {
   unpackedSize?: number;
   /** Blobs known to hold this layer (the uncompressed tar and/or compressed forms). */
   blobs: Descriptor[];
+  /**
+   * The layers whose files this layer's directory shares by hardlink (COPY
+   * --from links files instead of copying them: src/fs/copy-links.ts); []
+   * when it shares none. Absent on layers recorded before links were
+   * tracked: unknown, so their files are linked only when they have no other
+   * name.
+   */
+  linkedFrom?: Digest[];
 }
 
 /**
@@ -47,6 +55,29 @@ export class LayerStore {
 
   #infoPath(diffId: Digest): string {
     return `${this.layerDir(diffId)}.json`;
+  }
+
+  /** `<hex>.links`: the layers that took hardlinks to this layer's files, one hex diffId a line (appended). */
+  #linksPath(diffId: Digest): string {
+    return `${this.layerDir(diffId)}.links`;
+  }
+
+  /**
+   * The layers whose directories hold hardlinks to files of `diffId`'s
+   * directory (recorded before each such layer entered the store). Only
+   * complete lines count: a line being appended belongs to a layer that is
+   * not in the store yet.
+   */
+  async linkedInto(diffId: Digest): Promise<Digest[]> {
+    let text: string;
+    try {
+      text = await readFile(this.#linksPath(diffId), 'utf8');
+    } catch {
+      return [];
+    }
+    const lines = text.split('\n');
+    lines.pop(); // the part after the last newline: empty, or a line still being written
+    return lines.filter((l) => /^[a-f0-9]{64}$/.test(l)).map((l) => `sha256:${l}` as Digest);
   }
 
   async hasLayer(diffId: Digest): Promise<boolean> {
@@ -117,7 +148,7 @@ export class LayerStore {
         }
         await rm(this.layerDir(r2.diffId), { recursive: true, force: true }); // no record under the lock: debris from a crash
         await rename(work, this.layerDir(r2.diffId));
-        await this.#writeInfo({ diffId: r2.diffId, size: r2.tarSize, unpackedSize: r2.unpackedSize, blobs });
+        await this.#writeInfo({ diffId: r2.diffId, size: r2.tarSize, unpackedSize: r2.unpackedSize, blobs, linkedFrom: [] });
       });
       return { diffId: r.diffId, size: r.tarSize };
     } finally {
@@ -128,14 +159,18 @@ export class LayerStore {
   /**
    * Moves an already overlay-formatted directory (e.g. an overlay upper dir,
    * on the same filesystem) into the store by rename. `size` is the byte
-   * length of the layer's uncompressed tar.
+   * length of the layer's uncompressed tar; `linkedFrom`, the layers whose
+   * files the directory holds hardlinks to: each of them records this layer
+   * in its `.links` list before the directory enters the store.
    */
-  async commitLayerDir(dir: string, diffId: Digest, size: number): Promise<void> {
+  async commitLayerDir(dir: string, diffId: Digest, size: number, linkedFrom: readonly Digest[] = []): Promise<void> {
     await this.#commit(diffId, async () => {
       if (await this.hasLayer(diffId)) {
         await rm(dir, { recursive: true, force: true });
         return;
       }
+      // One short O_APPEND write per source layer: concurrent writers never interleave within a line.
+      for (const src of new Set(linkedFrom)) await appendFile(this.#linksPath(src), `${digestHex(diffId)}\n`);
       await rm(this.layerDir(diffId), { recursive: true, force: true });
       try {
         await rename(dir, this.layerDir(diffId));
@@ -146,7 +181,7 @@ export class LayerStore {
         });
       }
       const existing = await this.#blobs.has(diffId);
-      await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [] });
+      await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [], linkedFrom: [...new Set(linkedFrom)] });
     });
   }
 
@@ -242,6 +277,7 @@ export class LayerStore {
 
   async remove(diffId: Digest): Promise<void> {
     await rm(this.#infoPath(diffId), { force: true });
+    await rm(this.#linksPath(diffId), { force: true });
     await rm(this.layerDir(diffId), { recursive: true, force: true });
   }
 }

@@ -107,7 +107,9 @@ export class Store {
   async unpackLayer(blobDigest: Digest, mediaType: string, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> = {}): Promise<{ diffId: Digest; size: number }> {
     return this.layers.unpackLayer({ mediaType, digest: blobDigest, size: await this.blobs.size(blobDigest) }, opts);
   }
-  commitLayerDir(dir: string, diffId: Digest, size: number): Promise<void> { return this.layers.commitLayerDir(dir, diffId, size); }
+  commitLayerDir(dir: string, diffId: Digest, size: number, linkedFrom?: readonly Digest[]): Promise<void> { return this.layers.commitLayerDir(dir, diffId, size, linkedFrom); }
+  /** The layers holding hardlinks to files of this layer (LayerStore.linkedInto). */
+  linkedInto(diffId: Digest): Promise<Digest[]> { return this.layers.linkedInto(diffId); }
   layerTar(diffId: Digest): Promise<Readable> { return this.layers.layerTar(diffId); }
   compressedBlob(diffId: Digest, compression: Exclude<Compression, 'none'>): Promise<Descriptor> { return this.layers.compressedBlob(diffId, compression); }
   compressedBlobs(diffIds: Digest[], compression: Exclude<Compression, 'none'>): Promise<Descriptor[]> { return this.layers.compressedBlobs(diffIds, compression); }

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Store } from '../../src/store/index.js';
@@ -18,7 +18,7 @@ import { runImage } from '../support/oci-run.js';
 import { buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('copy links', 3);
+const tally = new Tally('copy links', 4);
 
 // Everything in /data gets a fixed mtime (directories last), so the COPY layers
 // are the same bytes whether the stage is rebuilt or not.
@@ -107,8 +107,9 @@ describe('COPY --from by hardlink', { skip }, () => {
     }
     assert.equal(la[3], lb[3], '/single: the same diffId');
 
-    // Linked: files with a single name in the source; a real copy links nothing. Each COPY takes
-    // files of its own, since a file linked once has two names and is copied from then on.
+    // Linked: files of the source's layer whose other names are all outside the destination's
+    // stack; a real copy links nothing. A file linked into a layer of the destination's stack
+    // already (/data/sub by /fresh) is copied by the COPY to /dst.
     const layerDir = (s: Store, d: Digest) => s.layers.layerDir(d);
     const nlink = async (p: string) => (await lstat(p)).nlink;
     assert.equal(await nlink(join(layerDir(a, la[2]!), 'fresh/deep/c')), 2, 'in a directory the COPY made: linked after the unmount');
@@ -116,17 +117,65 @@ describe('COPY --from by hardlink', { skip }, () => {
     assert.equal(await nlink(join(layerDir(a, la[3]!), 'single')), 2, 'a single file: linked over its placeholder');
     assert.equal(await nlink(join(layerDir(a, la[4]!), 'linked/y/z')), 2, 'COPY --link: linked in place');
     assert.equal(await nlink(join(layerDir(a, la[5]!), 'dst/a')), 2, 'over a file of a lower layer: linked over the placeholder');
-    assert.equal(await nlink(join(layerDir(a, la[5]!), 'dst/sub/deep/c')), 1, 'a file linked once before is copied');
+    assert.equal(await nlink(join(layerDir(a, la[5]!), 'dst/sub/deep/c')), 1, 'a file with a name in the stack already is copied');
     const fb = await lstat(join(layerDir(a, la[2]!), 'fresh/b'));
     const fh = await lstat(join(layerDir(a, la[2]!), 'fresh/hard'));
-    assert.equal(fb.ino, fh.ino, 'an in-source hardlink pair is copied and stays a pair');
-    assert.equal(fb.nlink, 2);
+    const db = await lstat(join(layerDir(a, la[5]!), 'dst/sub/b'));
+    const dh = await lstat(join(layerDir(a, la[5]!), 'dst/sub/hard'));
+    assert.equal(fb.ino, fh.ino, 'an in-source hardlink pair is linked and stays a pair');
+    assert.equal(fb.nlink, 4, 'the pair in the source and in /fresh');
+    assert.equal(db.ino, dh.ino, 'copied, the pair stays a pair');
+    assert.notEqual(db.ino, fb.ino);
+    assert.equal(db.nlink, 2);
     for (const d of lb.slice(2)) {
       for (const name of await readdir(layerDir(b, d), { recursive: true })) {
         const st = await lstat(join(layerDir(b, d), name));
         if (st.isFile() && !['fresh/b', 'fresh/hard', 'dst/sub/b', 'dst/sub/hard', 'linked/b', 'linked/hard'].includes(name)) assert.equal(st.nlink, 1, `${name} copied`);
       }
     }
+    tally.pass();
+  });
+
+  it('links a stage again for a new destination chain, never into a stack that has the file already', async () => {
+    const root = join(env.root, 'again');
+    const opts = (dockerfile: string, tag: string) => ({ context: ctx, dockerfile, target: 'again', tags: [tag], buildArgs: { REGISTRY: env.host }, root });
+    await buildWithEvents({ context: ctx, target: 'final', tags: ['links:final'], buildArgs: { REGISTRY: env.host }, root });
+    const store = await Store.open(root);
+    const variant = async (n: number, tail: string): Promise<Digest[]> => {
+      const df = join(ctx, `Dockerfile.again${n}`);
+      await writeFile(df, `${DOCKERFILE}
+FROM \${REGISTRY}/busybox:latest AS again
+RUN mkdir /dst && echo new${n} > /dst/a
+${tail}`);
+      const { result, events } = await buildWithEvents(opts(df, `links:again${n}`));
+      assert.ok(steps(events).filter((s) => s.stage === 'src').every((s) => s.cached), 'the source stage came from the cache');
+      return (await store.resolve(result.tags[0]!)).config.rootfs.diff_ids;
+    };
+    // /data/sub/deep/c has two names now (the source's layer, /fresh of final), neither in this stack.
+    // (Another path than /fresh: the same content would be the same layer, kept once.)
+    const ids = await variant(1, 'COPY --from=src /data/sub /again\nCOPY --from=src /data/sub/deep/c /again-c\n');
+    const c = join(store.layers.layerDir(ids[2]!), 'again/deep/c');
+    const orig = await lstat(c);
+    assert.equal(orig.nlink, 3, 'linked again: the source, /fresh of final, /again here');
+    const second = await lstat(join(store.layers.layerDir(ids[3]!), 'again-c'));
+    assert.notEqual(second.ino, orig.ino, 'not a second name for it in the same stack: copied');
+    assert.equal(second.nlink, 1);
+    const run = await runImage(root, 'docker.io/library/links:again1', { args: ['sh', '-c', 'cat /again/deep/c /again-c; stat -c "%a %u:%g" /again/deep/c /again-c'] });
+    assert.equal(run.stdout, 'deep\ndeep\n4755 0:0\n4755 0:0\n', run.stderr);
+
+    // A layer recorded before links were tracked (no linkedFrom): its files are linked only with a single name.
+    let stripped = 0;
+    for (const name of await readdir(join(root, 'layers'))) {
+      if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
+      const info = JSON.parse(await readFile(join(root, 'layers', name), 'utf8')) as { linkedFrom?: unknown };
+      if (!('linkedFrom' in info)) continue;
+      delete info.linkedFrom;
+      await writeFile(join(root, 'layers', name), JSON.stringify(info));
+      stripped++;
+    }
+    assert.ok(stripped > 0);
+    const ids2 = await variant(2, 'COPY --from=src /data/sub /again2\n');
+    assert.equal((await lstat(join(store.layers.layerDir(ids2[2]!), 'again2/deep/c'))).nlink, 1, 'untracked: copied');
     tally.pass();
   });
 
