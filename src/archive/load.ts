@@ -128,6 +128,7 @@ async function loadDockerSave(store: Store, source: ArchiveSource, want: string 
     const layers: Descriptor[] = [];
     for (const [i, l] of entry.Layers.entries()) layers.push(await loadLayer(store, source, l, diffIds[i]!));
     const manifestDigest = await store.writeImage({ config: rawConfig, layers });
+    await store.sync(); // the unpacked layers are on disk before a tag points at them
     for (const r of want !== undefined ? [want] : refs) await store.tag(r, manifestDigest);
     out.push({ refs: want !== undefined ? [want] : refs, manifestDigest, configDigest: sha256(rawConfig) });
   }
@@ -177,6 +178,7 @@ async function loadOciLayout(store: Store, source: ArchiveSource, want: string |
     }
     await store.put(d, rawManifest);
     const refs = ref ? [ref] : [];
+    if (refs.length > 0) await store.sync(); // the unpacked layers are on disk before a tag points at them
     for (const r of refs) await store.tag(r, d.digest);
     out.push({ refs, manifestDigest: d.digest, configDigest: manifest.config.digest });
   }

@@ -146,6 +146,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   // Images: every base and COPY --from image of a needed stage, resolved once, before any
   // step (prepare.ts): base images' ONBUILD triggers may add dependencies, and lint reads them.
   const resolving = new Map<string, Promise<ImageSource>>();
+  const earlySyncs: Array<Promise<void>> = [];
   const resolved = new Map<string, ImageSource>();
   const imageTaskId = (ref: string): string => `image:${normalizeRef(ref).toString()}`;
   const resolveOnce = (ref: string, location: PlannedStage['location']): Promise<ImageSource> => {
@@ -168,6 +169,10 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   };
   // A missing base image is reported at its FROM line, not the whole stage.
   const graph = await resolveImagesAndTriggers({ graph: planned, fromLocation: (i) => stages.stages[i]!.from.location, resolve: resolveOnce, signal: opts.signal });
+  // Pulled layers must be on disk before the build's cache records name them. Flushing them once
+  // every pull is done, while the steps run, leaves the build's one sync at the end little to
+  // wait for (a sync while another pull still unpacks would slow that pull down).
+  if ([...resolved.values()].some((s) => s.pulledBytes > 0)) earlySyncs.push(store.sync().catch(() => undefined));
   const needed = graph.needed.map((i) => graph.stages[i]!);
   lintBuild({
     text, file, dockerfilePath, contextDir, buildArgs: opts.buildArgs ?? {}, target: opts.target, platform: formatPlatform(platform), store, emit,
@@ -202,6 +207,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   // the cache records of the steps that ran, also when the build fails (what ran stays cached).
   const flushRecords = async (): Promise<void> => {
     if (pendingRecords.length === 0 && ![...resolved.values()].some((s) => s.pulledBytes > 0)) return;
+    await Promise.all(earlySyncs);
     await store.sync();
     for (const [key, rec] of pendingRecords.splice(0)) await store.cachePut(key, rec);
   };

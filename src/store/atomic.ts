@@ -16,16 +16,19 @@ export async function fsyncDir(dir: string): Promise<void> {
 /**
  * Writes a file by writing a temp file in the same filesystem, fsyncing it,
  * renaming it over the target and fsyncing the directory: readers see the old
- * or the new content, never a mix, even after a crash.
+ * or the new content, never a mix, even after a crash. With `durable: false`
+ * there is no fsync: readers still never see a mix, and the caller makes it
+ * durable later with one sync of the whole filesystem (Store.sync).
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   const tmp = tmpName(tmpDir, 'write');
   await mkdir(dirname(path), { recursive: true });
   try {
     const fh = await open(tmp, 'wx', mode);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -34,5 +37,5 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, t
     await rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dirname(path));
+  if (durable) await fsyncDir(dirname(path));
 }

@@ -96,8 +96,11 @@ export class LayerStore {
     }
   }
 
+  // Not fsynced: a layer's directory is not fsynced file by file either. Whatever names a layer
+  // durably (a build's cache records, a tag) is written after one sync of the store's filesystem
+  // (Store.sync: build, pull, load), which covers the directory and this record alike.
   async #writeInfo(info: LayerInfo): Promise<void> {
-    await writeFileAtomic(this.#infoPath(info.diffId), JSON.stringify(info, null, 1), this.#tmp);
+    await writeFileAtomic(this.#infoPath(info.diffId), JSON.stringify(info, null, 1), this.#tmp, 0o644, { durable: false });
   }
 
   /** Records that `blob` holds the layer (idempotent). */
