@@ -86,19 +86,25 @@ export async function pullImage(client: RegistryClient, store: Store, ref: Refer
   }
   let pulledBytes = 0;
   if (missing.length > 0) {
-    const sink = {
-      has: (d: Digest) => store.has(d),
-      put: async (desc: Descriptor, body: Readable) => {
-        const r = await store.put({ digest: desc.digest, size: desc.size }, body);
-        pulledBytes += r.size;
-      },
-    };
-    // Each layer is unpacked (into its own directory) as soon as its blob is in, while the
-    // others still download: the client bounds the downloads, the unpacking overlaps them.
+    // Each layer is unpacked (into its own directory) while its blob downloads: the bytes go to
+    // the blob store and the extractor at once. Not fsynced one by one: whoever names the image
+    // (pull's tag, a build's cache records) syncs the store first.
     const results = await Promise.allSettled(missing.map(async (m) => {
+      const sink = {
+        has: (d: Digest) => store.has(d),
+        put: async (desc: Descriptor, body: Readable) => {
+          if (await store.has(desc.digest)) {
+            await store.put({ digest: desc.digest, size: desc.size }, body);
+            await store.unpackLayer(desc.digest, desc.mediaType, { expectedDiffId: m.diffId });
+          } else {
+            await store.putAndUnpackLayer({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, body, { expectedDiffId: m.diffId, durable: false });
+          }
+          pulledBytes += desc.size;
+        },
+      };
       await client.fetchBlobs(ref, [m.desc], sink);
       signal?.throwIfAborted();
-      await store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId });
+      if (!(await store.hasLayer(m.diffId))) await store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId });
       onLayer?.({ layer: m.desc, status: 'pulled' });
     }));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

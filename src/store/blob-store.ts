@@ -42,9 +42,12 @@ export class BlobStore {
 
   /**
    * Stores a blob. With a descriptor, the content must match its digest and
-   * size or nothing is kept and a DIGEST error is thrown.
+   * size or nothing is kept and a DIGEST error is thrown. `durable: false`
+   * skips the fsync, for a caller that syncs the store's filesystem before
+   * anything names the blob (a pull syncs before it tags).
    */
-  async put(desc: Pick<Descriptor, 'digest' | 'size'> | undefined, body: Readable | AsyncIterable<Uint8Array> | Uint8Array): Promise<{ digest: Digest; size: number }> {
+  async put(desc: Pick<Descriptor, 'digest' | 'size'> | undefined, body: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: { durable?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
+    const durable = opts.durable ?? true;
     if (desc && (await this.has(desc.digest))) {
       // Already stored: drain the body so a producer is not left hanging.
       if (!(body instanceof Uint8Array)) for await (const _ of body) { /* discard */ }
@@ -57,14 +60,16 @@ export class BlobStore {
         result = { digest: sha256(body), size: body.byteLength };
         if (!desc || (desc.digest === result.digest && desc.size === result.size)) {
           const fh = await open(tmp, 'wx', 0o644);
-          try { await fh.writeFile(body); await fh.sync(); } finally { await fh.close(); }
+          try { await fh.writeFile(body); if (durable) await fh.sync(); } finally { await fh.close(); }
         }
       } else {
         const hash = new HashingStream();
         const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
         await pipeline(body instanceof Readable ? body : Readable.from(body), hash, out);
-        const fh = await open(tmp, 'r+');
-        try { await fh.sync(); } finally { await fh.close(); }
+        if (durable) {
+          const fh = await open(tmp, 'r+');
+          try { await fh.sync(); } finally { await fh.close(); }
+        }
         result = hash.result();
       }
       if (desc && (desc.digest !== result.digest || desc.size !== result.size)) {

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { appendFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { layerCompression, MediaType, ociLayerMediaType, type Compression } from '../oci/media-types.js';
@@ -135,28 +135,76 @@ export class LayerStore {
     }
     const work = tmpName(this.#tmp, 'layer');
     try {
-      let r;
-      try {
-        r = await extractLayer(this.#blobs.get(desc.digest), work, opts);
-      } catch (e) {
-        if (e instanceof StagecraftError) throw e;
-        throw new StagecraftError('STORE', `cannot unpack layer ${desc.digest}: ${(e as Error).message}`, { cause: e });
-      }
-      const blobs: Descriptor[] = [{ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }];
-      const r2 = r;
-      await this.#commit(r.diffId, async () => {
-        if (await this.hasLayer(r2.diffId)) {
-          await this.addBlob(r2.diffId, desc);
-          return;
-        }
-        await rm(this.layerDir(r2.diffId), { recursive: true, force: true }); // no record under the lock: debris from a crash
-        await rename(work, this.layerDir(r2.diffId));
-        await this.#writeInfo({ diffId: r2.diffId, size: r2.tarSize, unpackedSize: r2.unpackedSize, blobs, linkedFrom: [] });
-      });
+      const r = await extractLayer(this.#blobs.get(desc.digest), work, opts).catch((e: unknown) => { throw unpackError(desc, e); });
+      await this.#commitUnpacked(work, r, desc);
       return { diffId: r.diffId, size: r.tarSize };
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Stores a layer blob from `body` and unpacks it in the same pass: the
+   * bytes go to the blob store and to the extractor at once (the faster waits
+   * for the slower), so unpacking overlaps the download instead of following
+   * it. Nothing is kept unless the blob matches `desc` and, with
+   * `expectedDiffId`, the tar matches it. `durable` as for BlobStore.put.
+   */
+  async putAndUnpack(desc: Descriptor, body: Readable, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> & { durable?: boolean } = {}): Promise<{ diffId: Digest; size: number }> {
+    const { durable, ...extract } = opts;
+    if (opts.expectedDiffId && (await this.hasLayer(opts.expectedDiffId))) {
+      await this.#blobs.put(desc, body, { durable });
+      await this.addBlob(opts.expectedDiffId, desc);
+      return { diffId: opts.expectedDiffId, size: (await this.info(opts.expectedDiffId))!.size };
+    }
+    const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
+    const toTar = new PassThrough({ highWaterMark: 1 << 20 });
+    const stopAll = (e: unknown): void => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      body.destroy(err);
+      toBlob.destroy(err);
+      toTar.destroy(err);
+    };
+    body.on('error', stopAll); // kept: the download may still fail after this returns
+    // Errors reach the caller through the two promises below; a branch whose reader has already
+    // stopped must not turn a later error into an uncaught exception.
+    toBlob.on('error', () => undefined);
+    toTar.on('error', () => undefined);
+    body.pipe(toBlob);
+    body.pipe(toTar);
+    const work = tmpName(this.#tmp, 'layer');
+    try {
+      // The blob failing stops everything. The unpacking failing lets the download finish into
+      // the blob store alone (bounded by the blob's size): a corrupt download then reports its
+      // digest, as without the unpacking, rather than whatever the bad bytes did to gunzip or tar.
+      const stored = this.#blobs.put(desc, toBlob, { durable }).catch((e: unknown) => { stopAll(e); throw e; });
+      const unpacked = extractLayer(toTar, work, extract).catch((e: unknown) => {
+        body.unpipe(toTar);
+        toTar.resume();
+        throw unpackError(desc, e);
+      });
+      const [s, u] = await Promise.allSettled([stored, unpacked]);
+      if (s.status === 'rejected') throw s.reason;
+      if (u.status === 'rejected') throw u.reason;
+      await this.#commitUnpacked(work, u.value, desc);
+      return { diffId: u.value.diffId, size: u.value.tarSize };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Moves an unpacked, verified layer directory into the store (or records the blob on the one there). */
+  async #commitUnpacked(work: string, r: { diffId: Digest; tarSize: number; unpackedSize: number }, desc: Descriptor): Promise<void> {
+    const blobs: Descriptor[] = [{ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }];
+    await this.#commit(r.diffId, async () => {
+      if (await this.hasLayer(r.diffId)) {
+        await this.addBlob(r.diffId, desc);
+        return;
+      }
+      await rm(this.layerDir(r.diffId), { recursive: true, force: true }); // no record under the lock: debris from a crash
+      await rename(work, this.layerDir(r.diffId));
+      await this.#writeInfo({ diffId: r.diffId, size: r.tarSize, unpackedSize: r.unpackedSize, blobs, linkedFrom: [] });
+    });
   }
 
   /**
@@ -283,4 +331,9 @@ export class LayerStore {
     await rm(this.#linksPath(diffId), { force: true });
     await rm(this.layerDir(diffId), { recursive: true, force: true });
   }
+}
+
+function unpackError(desc: Descriptor, e: unknown): unknown {
+  if (e instanceof StagecraftError) return e;
+  return new StagecraftError('STORE', `cannot unpack layer ${desc.digest}: ${(e as Error).message}`, { cause: e });
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { Decompress } from 'fzstd';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, type ZlibOptions } from 'node:zlib';
 import { sniffCompression, type Compression } from '../oci/media-types.js';
 import { findExecutable } from '../util/find-executable.js';
 
@@ -34,7 +34,9 @@ export function processStream(cmd: string, args: string[]): Duplex {
 export function decompressor(c: Compression): Duplex {
   switch (c) {
     case 'none': return new PassThrough();
-    case 'gzip': return createGunzip();
+    // Larger chunks and a deep output buffer: zlib (in the thread pool) keeps working ahead while
+    // the reader is busy creating files, instead of waking up for every 16 KiB.
+    case 'gzip': return createGunzip({ chunkSize: 64 * 1024, readableHighWaterMark: 4 << 20 } as ZlibOptions);
     case 'zstd': {
       const zstd = process.env.STAGECRAFT_NO_ZSTD_CLI === '1' ? undefined : findExecutable('zstd');
       return zstd ? processStream(zstd, ['-d', '-c', '-q']) : pureZstdDecompressor();

@@ -106,8 +106,11 @@ function writeAll(fd: number, bufs: Buffer[]): void {
 export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const devices = opts.devices ?? 'create';
   const { compression, stream } = await uncompressed(src);
-  const hash = new HashingStream();
+  const hash = new HashingStream({ highWaterMark: 4 << 20 }); // deep, as the decompressor's (compression.ts)
   stream.on('error', (e) => hash.destroy(e));
+  // The reader sees errors through its iterator; once it has stopped (failed, or at the end
+  // marker), a decompressor error arriving later must not become an uncaught exception.
+  hash.on('error', () => undefined);
   const tarBytes = stream.pipe(hash);
   await mkdir(dest, { recursive: true });
 
@@ -245,6 +248,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
 
   } catch (e) {
     tarBytes.destroy();
+    stream.destroy();
     throw e;
   }
 

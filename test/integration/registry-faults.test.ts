@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pushImage, RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { Store } from '../../src/store/index.js';
+import { pullImage } from '../../src/build/images.js';
+import { parseReference } from '../../src/reference/reference.js';
 import { hostPlatform, pushBaseImages } from '../support/base-images.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, storeTestImage, type RunningRegistry } from '../support/registry.js';
@@ -24,7 +26,7 @@ describe('registry faults', () => {
   let proxy: FaultProxy;
   let ref: string;
   let passed = 0;
-  const total = 9;
+  const total = 10;
 
   const freshStore = async (name: string): Promise<Store> => Store.open(join(work, name));
   const tmpEmpty = async (store: Store): Promise<void> => {
@@ -242,5 +244,44 @@ describe('registry faults', () => {
     assert.equal(stored.manifests.length, 1, 'the local store is unchanged by a failed push');
     passed++;
   });
-});
+  it('a pull unpacks while it downloads: resumed after a reset, and nothing kept from a flipped byte or a cut every time', async () => {
+    const client = new RegistryClient({ retries: 2, retryBaseMs: 5 });
+    try {
+      const image = await client.resolve(ref, platform);
+      const layer = image.layers[0]!;
+      const blobPath = new RegExp(`/blobs/${layer.digest}$`);
+      const noLayer = async (store: Store): Promise<void> => {
+        assert.equal(await store.has(layer.digest), false, 'no blob');
+        assert.deepEqual((await readdir(join(store.root, 'layers')).catch(() => [])).filter((n) => !n.endsWith('.lock')), [], 'no layer');
+        await tmpEmpty(store);
+      };
 
+      proxy.clear();
+      proxy.add({ path: blobPath, method: 'GET', fault: { kind: 'reset', afterBytes: Math.floor(layer.size / 2) } });
+      const resumed = await freshStore('pull-reset');
+      const src = await pullImage(client, resumed, parseReference(ref), platform);
+      assert.equal(src.pulledBytes, layer.size);
+      const diffId = src.config.rootfs.diff_ids[0]!;
+      assert.equal(await resumed.hasLayer(diffId), true, 'the layer is unpacked');
+      assert.equal(await resumed.has(layer.digest), true, 'and its blob stored');
+      assert.ok((await readdir(join(resumed.layerDir(diffId), 'bin'))).includes('busybox'));
+      await tmpEmpty(resumed);
+
+      proxy.clear();
+      proxy.add({ path: blobPath, method: 'GET', fault: { kind: 'flip', offset: 1234 }, times: Infinity });
+      const flipped = await freshStore('pull-flip');
+      await assert.rejects(pullImage(client, flipped, parseReference(ref), platform), (e: Error & { code?: string }) => e.code === 'DIGEST' || /digest|unpack/i.test(e.message));
+      await noLayer(flipped);
+
+      proxy.clear();
+      proxy.add({ path: blobPath, method: 'GET', fault: { kind: 'reset', afterBytes: 100 }, times: Infinity });
+      const cut = await freshStore('pull-cut');
+      await assert.rejects(pullImage(client, cut, parseReference(ref), platform));
+      await noLayer(cut);
+    } finally {
+      proxy.clear();
+      client.close();
+    }
+    passed++;
+  });
+});
