@@ -93,17 +93,13 @@ export async function pullImage(client: RegistryClient, store: Store, ref: Refer
       const sink = {
         has: (d: Digest) => store.has(d),
         put: async (desc: Descriptor, body: Readable) => {
-          if (await store.has(desc.digest)) {
-            await store.put({ digest: desc.digest, size: desc.size }, body);
-            await store.unpackLayer(desc.digest, desc.mediaType, { expectedDiffId: m.diffId });
-          } else {
-            await store.putAndUnpackLayer({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, body, { expectedDiffId: m.diffId, durable: false });
-          }
+          await store.putAndUnpackLayer({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, body, { expectedDiffId: m.diffId, durable: false });
           pulledBytes += desc.size;
         },
       };
       await client.fetchBlobs(ref, [m.desc], sink);
       signal?.throwIfAborted();
+      // A blob already in the store is not downloaded (the sink's `has`): unpack it from there.
       if (!(await store.hasLayer(m.diffId))) await store.unpackLayer(m.desc.digest, m.desc.mediaType, { expectedDiffId: m.diffId });
       onLayer?.({ layer: m.desc, status: 'pulled' });
     }));
