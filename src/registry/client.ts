@@ -7,7 +7,7 @@
  *   const image = await client.resolve(parseReference('busybox'), { os: 'linux', architecture: 'amd64' });
  *   await client.fetchBlobs(image.reference, image.layers, store);
  */
-import { DocumentError, formatPlatform, isIndexMediaType, MediaType, parseImageConfig, parseIndex, parseManifest, selectManifest, sha256 } from '../oci/index.js';
+import { DocumentError, formatPlatform, isIndexMediaType, isManifestMediaType, MediaType, parseImageConfig, parseIndex, parseManifest, selectManifest, sha256 } from '../oci/index.js';
 import type { Descriptor, Digest, Index, Manifest, Platform } from '../oci/index.js';
 import { StagecraftError } from '../errors.js';
 import { DEFAULT_REGISTRY, DEFAULT_REGISTRY_API_HOST, parseReference, type Reference } from '../reference/index.js';
@@ -165,12 +165,12 @@ export class RegistryClient {
    * manifest list to the platform's manifest, fetches the config, and checks
    * every document against its digest.
    */
-  async resolve(reference: Reference | string, platform: Platform): Promise<ResolvedImage> {
+  async resolve(reference: Reference | string, platform: Platform, opts: ResolveOptions = {}): Promise<ResolvedImage> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    return this.#onSites(ref, (site) => this.#resolveAt(ref, site, platform));
+    return this.#onSites(ref, (site) => this.#resolveAt(ref, site, platform, opts.known));
   }
 
-  async #resolveAt(ref: Reference, site: Site, platform: Platform): Promise<ResolvedImage> {
+  async #resolveAt(ref: Reference, site: Site, platform: Platform, known: ResolveOptions['known']): Promise<ResolvedImage> {
     let fetched = await this.#manifest(ref, site, ref.manifestRef, ref.digest !== undefined ? { digest: ref.digest } : undefined);
     let indexDigest: Digest | undefined;
     for (let depth = 0; fetched.kind === 'index'; depth++) {
@@ -179,10 +179,10 @@ export class RegistryClient {
       const index = this.#parse(ref, 'index', () => parseIndex(fetched.raw));
       const chosen = selectManifest(index, platform);
       if (!chosen) throw this.#noPlatform(ref, index, platform);
-      fetched = await this.#manifest(ref, site, chosen.digest, { digest: chosen.digest, size: chosen.size });
+      fetched = (await this.#knownManifest(ref, chosen, known)) ?? await this.#manifest(ref, site, chosen.digest, { digest: chosen.digest, size: chosen.size });
     }
     const manifest: Manifest = this.#parse(ref, 'manifest', () => parseManifest(fetched.raw));
-    const configRaw = await this.#blobBytesAt(ref, site, manifest.config, MAX_CONFIG_BYTES);
+    const configRaw = (await knownBytes(known, manifest.config)) ?? await this.#blobBytesAt(ref, site, manifest.config, MAX_CONFIG_BYTES);
     const config = this.#parse(ref, 'image config', () => parseImageConfig(configRaw));
     const resolved: ResolvedImage = {
       reference: ref,
@@ -304,6 +304,26 @@ export class RegistryClient {
     return res;
   }
 
+  /**
+   * A platform's manifest named by digest in an index, from `known` bytes when
+   * they match; its media type is its own `mediaType` field, else the one the
+   * index gives it (what the registry's Content-Type would say).
+   */
+  async #knownManifest(ref: Reference, desc: Descriptor, known: ResolveOptions['known']): Promise<FetchedManifest | undefined> {
+    const raw = await knownBytes(known, desc);
+    if (!raw) return undefined;
+    let json: { mediaType?: unknown; manifests?: unknown; schemaVersion?: unknown };
+    try {
+      json = JSON.parse(Buffer.from(raw).toString('utf8')) as typeof json;
+    } catch {
+      return undefined;
+    }
+    if (json.schemaVersion !== 2) return undefined;
+    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : desc.mediaType;
+    if (!isIndexMediaType(mediaType) && !isManifestMediaType(mediaType)) return undefined;
+    return { raw, digest: desc.digest, mediaType, kind: isIndexMediaType(mediaType) ? 'index' : 'manifest' };
+  }
+
   async #manifest(ref: Reference, site: Site, tagOrDigest: string, expect?: { digest: string; size?: number }): Promise<FetchedManifest> {
     const { res, raw } = await this.#withBodyRetry(ref, async () => {
       const res = await this.#transport.request(site.host, `/v2/${ref.repository}/manifests/${tagOrDigest}`, {
@@ -403,4 +423,22 @@ async function readBytes(res: HttpResponse, limit: number): Promise<Uint8Array> 
     chunks.push(b);
   }
   return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Options of `RegistryClient.resolve`. */
+export interface ResolveOptions {
+  /**
+   * Documents the caller already holds, by digest (a local store): a config
+   * or a platform's manifest found here is not fetched again. What it returns
+   * is checked against the descriptor's digest and size; a mismatch or
+   * `undefined` means fetching it.
+   */
+  known?: ((digest: Digest) => Promise<Uint8Array | undefined>) | undefined;
+}
+
+async function knownBytes(known: ResolveOptions['known'], desc: Descriptor): Promise<Uint8Array | undefined> {
+  if (!known) return undefined;
+  const raw = await known(desc.digest).catch(() => undefined);
+  if (!raw || raw.byteLength !== desc.size || sha256(raw) !== desc.digest) return undefined;
+  return raw;
 }

@@ -1,4 +1,4 @@
-export { RegistryClient, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, type BlobFetchResult, type FetchBlobOptions } from './client.js';
+export { RegistryClient, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, type BlobFetchResult, type FetchBlobOptions, type ResolveOptions } from './client.js';
 export { RegistryError, type RegistryErrorDetails } from './registry-error.js';
 export { isLoopbackHost } from './transport.js';
 export { parseAuthChallenges, pullScope, type AuthChallenge } from './auth-challenge.js';

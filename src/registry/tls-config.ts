@@ -12,9 +12,9 @@
  * - everything else is HTTPS, verified against the system roots.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
+import { builtin } from './builtin.js';
 
 export const DEFAULT_CERTS_DIR = '/etc/docker/certs.d';
 
@@ -73,7 +73,7 @@ export async function readHostTls(certsDir: string, host: string): Promise<HostT
 
 /** The `ca` list for node's TLS: the system roots plus the host's own CAs. */
 export function trustedCas(tls: HostTls): string[] {
-  return [...rootCertificates, ...tls.ca];
+  return [...builtin('node:tls').rootCertificates, ...tls.ca];
 }
 
 const TLS_VERIFY_CODES = new Set([

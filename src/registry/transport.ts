@@ -7,7 +7,7 @@
  * Responses come back with their body as a stream, unread.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
@@ -15,6 +15,7 @@ import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryErr
 import { requestToken, type CachedAuth } from './token.js';
 import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
 import type { Credentials, CredentialsProvider } from './types.js';
+import { builtin } from './builtin.js';
 
 export interface HttpResponse {
   status: number;
@@ -113,7 +114,8 @@ export class Transport {
   readonly #opts: TransportOptions;
   readonly #insecure: Set<string>;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+  /** Made on first use: node:https (and tls under it) is loaded only for a registry reached over TLS. */
+  #httpsAgent: HttpsAgent | undefined;
   readonly #agents: Array<HttpAgent | HttpsAgent> = [];
   readonly #endpoints = new Map<string, Promise<Endpoint>>();
   /** Authorization header values by `host scope`. Never logged. */
@@ -140,8 +142,12 @@ export class Transport {
 
   close(): void {
     this.#http.destroy();
-    this.#https.destroy();
+    this.#httpsAgent?.destroy();
     for (const a of this.#agents) a.destroy();
+  }
+
+  get #https(): HttpsAgent {
+    return (this.#httpsAgent ??= new (builtin('node:https').Agent)({ keepAlive: true, maxSockets: 16 }));
   }
 
   #endpoint(host: string): Promise<Endpoint> {
@@ -162,14 +168,14 @@ export class Transport {
       case 'http':
         return { scheme: 'http', agent: this.#http, probing: false, customCa: false };
       case 'https-insecure': {
-        const agent = new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
+        const agent = new (builtin('node:https').Agent)({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
         this.#agents.push(agent);
         return { scheme: 'https', agent, probing: true, customCa: false };
       }
       case 'https-verify': {
         if (!mode.tls) return { scheme: 'https', agent: this.#https, probing: false, customCa: false };
         const first = mode.tls.clientCerts[0];
-        const agent = new HttpsAgent({
+        const agent = new (builtin('node:https').Agent)({
           keepAlive: true, maxSockets: 16, ca: trustedCas(mode.tls),
           ...(first ? { cert: first.cert, key: first.key } : {}),
         });
@@ -322,7 +328,7 @@ export class Transport {
 
   async #send(url: URL, method: string, headers: Record<string, string>, bodySource: BodySource | undefined, agent: HttpAgent | HttpsAgent): Promise<HttpResponse> {
     const https = url.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
+    const send = https ? builtin('node:https').request : httpRequest;
     const body = bodySource ? await bodySource() : undefined;
     return new Promise((resolve, reject) => {
       const req = send(url, { method, headers, agent }, (res) => {

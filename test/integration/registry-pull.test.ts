@@ -18,6 +18,7 @@ import { MediaType, type Descriptor, type Digest, type Platform } from '../../sr
 import { parseReference } from '../../src/reference/index.js';
 import { RegistryClient, RegistryError, type BlobSink } from '../../src/registry/index.js';
 import { ensureBaseImages, hostPlatform, pushBaseImages } from '../support/base-images.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { freePort, startRegistry, type RunningRegistry } from '../support/registry.js';
 
 const sha256File = (p: string): string => `sha256:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
@@ -110,7 +111,7 @@ describe('RegistryClient against a real registry', () => {
   let layouts: Awaited<ReturnType<typeof ensureBaseImages>>;
   let ociIndexDigest: string;
   let passed = 0;
-  const total = 13;
+  const total = 14;
 
   before(async () => {
     reg = await startRegistry();
@@ -186,6 +187,51 @@ describe('RegistryClient against a real registry', () => {
     assert.equal(arm.mediaType, MediaType.dockerManifest);
     assert.equal(arm.manifestDigest, rawList.manifests.find((m) => m.platform.architecture === 'arm64')!.digest);
     assert.deepEqual(arm.config.parsed.config?.Cmd, ['bash']);
+    passed++;
+  });
+
+  it('takes a config and a platform manifest from documents the caller holds, checked by digest, and asks the registry only for the tag', async () => {
+    const proxy = await startFaultProxy(reg);
+    const viaProxy = new RegistryClient({ retryBaseMs: 20 });
+    try {
+      for (const repo of ['multi', 'multi-docker']) {
+        const ref = `${proxy.host}/${repo}:latest`;
+        proxy.log.length = 0;
+        const first = await viaProxy.resolve(ref, arm64);
+        const paths = (): string[] => proxy.log.map((e) => `${e.method} ${e.url.replace(/^\/v2\/[^/]+\//, '')}`);
+        assert.deepEqual(paths(), ['GET manifests/latest', `GET manifests/${first.manifestDigest}`, `GET blobs/${first.config.digest}`]);
+        // What a local store would answer: the manifest and config by digest.
+        const held = new Map<string, Uint8Array>([[first.manifestDigest, first.rawManifest], [first.config.digest, first.config.raw]]);
+        let asked: string[] = [];
+        proxy.log.length = 0;
+        const again = await viaProxy.resolve(ref, arm64, { known: async (d) => { asked.push(d); return held.get(d); } });
+        assert.deepEqual(paths(), ['GET manifests/latest'], `${repo}: only the tag goes to the registry`);
+        assert.deepEqual(asked, [first.manifestDigest, first.config.digest]);
+        assert.equal(again.manifestDigest, first.manifestDigest);
+        assert.equal(again.indexDigest, first.indexDigest);
+        assert.equal(again.mediaType, first.mediaType);
+        assert.deepEqual(again.config.parsed, first.config.parsed);
+        assert.deepEqual(Buffer.from(again.rawManifest), Buffer.from(first.rawManifest));
+        // Held bytes that do not match their digest (or a lookup that fails) are fetched instead.
+        const wrong = Buffer.from(first.config.raw);
+        wrong[wrong.length - 2] = wrong[wrong.length - 2]! ^ 1;
+        asked = [];
+        proxy.log.length = 0;
+        const fixed = await viaProxy.resolve(ref, arm64, {
+          known: async (d) => {
+            asked.push(d);
+            if (d === first.config.digest) return wrong;
+            throw new Error('store unreadable');
+          },
+        });
+        assert.deepEqual(paths(), ['GET manifests/latest', `GET manifests/${first.manifestDigest}`, `GET blobs/${first.config.digest}`]);
+        assert.deepEqual(Buffer.from(fixed.config.raw), Buffer.from(first.config.raw));
+        assert.equal(fixed.mediaType, first.mediaType);
+      }
+    } finally {
+      viaProxy.close();
+      await proxy.stop();
+    }
     passed++;
   });
 

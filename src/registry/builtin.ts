@@ -1,0 +1,28 @@
+/**
+ * A Node built-in module loaded when first asked for, not when the module
+ * that uses it is. Each built-in outside Node's startup snapshot costs its
+ * compile on load (node:https with tls ~4-5 ms on the build VM), and the
+ * bundled CLI initialises a module's imports together with the module: a
+ * build that never speaks TLS should not pay for it.
+ *
+ *   const agent = new (builtin('node:https').Agent)({ keepAlive: true });
+ */
+import { createRequire } from 'node:module';
+
+interface Builtins {
+  'node:https': typeof import('node:https');
+  'node:tls': typeof import('node:tls');
+}
+
+// Built-ins resolve the same from anywhere; the path only has to be absolute.
+const load = createRequire('/');
+const loaded = new Map<keyof Builtins, unknown>();
+
+export function builtin<K extends keyof Builtins>(name: K): Builtins[K] {
+  let m = loaded.get(name);
+  if (m === undefined) {
+    m = load(name);
+    loaded.set(name, m);
+  }
+  return m as Builtins[K];
+}
