@@ -69,7 +69,9 @@ export async function localImage(store: Store, ref: Reference): Promise<ImageSou
  */
 export async function pullImage(client: RegistryClient, store: Store, ref: Reference, platform: Platform, opts: PullImageOptions = {}): Promise<ImageSource> {
   const { signal, onLayer } = opts;
-  const resolved = await client.resolve(ref, platform);
+  // The config (and a platform's manifest under an index) comes from the store when it holds it, as
+  // content addressed by digest: a rebuild asks the registry only where the tag points now.
+  const resolved = await client.resolve(ref, platform, { known: (digest) => store.blobs.getBytes(digest) });
   signal?.throwIfAborted();
   await store.put({ digest: resolved.config.digest, size: resolved.config.raw.byteLength }, resolved.config.raw);
   await store.put({ digest: resolved.manifestDigest, size: resolved.rawManifest.byteLength }, resolved.rawManifest);

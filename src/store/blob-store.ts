@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +7,9 @@ import { StagecraftError } from '../errors.js';
 import { digestHex, HashingStream, isDigest, sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { tmpName } from './atomic.js';
+
+/** Blobs up to this size are read with one blocking read (getBytes). */
+const SYNC_READ_MAX = 1 << 20;
 
 /**
  * Content-addressed blobs under `<root>/blobs/sha256/<hex>`. A blob is
@@ -29,11 +32,8 @@ export class BlobStore {
   }
 
   async has(digest: Digest): Promise<boolean> {
-    try {
-      return (await stat(this.path(digest))).isFile();
-    } catch {
-      return false;
-    }
+    // Synchronous stat: one system call, where the thread pool costs a round trip ~10x as long.
+    return statSync(this.path(digest), { throwIfNoEntry: false })?.isFile() ?? false;
   }
 
   async size(digest: Digest): Promise<number> {
@@ -95,8 +95,15 @@ export class BlobStore {
   async getBytes(digest: Digest): Promise<Buffer> {
     let buf: Buffer;
     try {
-      const fh = await open(this.path(digest), 'r');
-      try { buf = await fh.readFile(); } finally { await fh.close(); }
+      // Documents (configs, manifests: a few KiB) are read synchronously, which is ~10x quicker
+      // than the thread pool's four round trips; anything large still goes the async way.
+      const path = this.path(digest);
+      const st = statSync(path);
+      if (st.size <= SYNC_READ_MAX) buf = readFileSync(path);
+      else {
+        const fh = await open(path, 'r');
+        try { buf = await fh.readFile(); } finally { await fh.close(); }
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(digest);
       throw e;

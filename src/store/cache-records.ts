@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, sha256 } from '../oci/digest.js';
@@ -19,7 +20,9 @@ export class CacheRecords {
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
     try {
-      const rec = JSON.parse(await readFile(this.#path(key), 'utf8')) as { key: string; value: T };
+      // Synchronous: a record is a few hundred bytes, and a rebuild looks them up one step after
+      // another, where a thread-pool round trip costs ~10x the read (docs/performance.md).
+      const rec = JSON.parse(readFileSync(this.#path(key), 'utf8')) as { key: string; value: T };
       return rec.key === key ? rec.value : undefined;
     } catch {
       return undefined;

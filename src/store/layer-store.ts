@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { appendFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,17 +81,16 @@ export class LayerStore {
     return lines.filter((l) => /^[a-f0-9]{64}$/.test(l)).map((l) => `sha256:${l}` as Digest);
   }
 
+  // hasLayer and info are synchronous inside: a stat or a read of a small record, which a rebuild
+  // does for every layer of every stage in turn, costs ~10x as long through the thread pool.
   async hasLayer(diffId: Digest): Promise<boolean> {
-    try {
-      return (await stat(this.layerDir(diffId))).isDirectory() && (await stat(this.#infoPath(diffId))).isFile();
-    } catch {
-      return false;
-    }
+    return (statSync(this.layerDir(diffId), { throwIfNoEntry: false })?.isDirectory() ?? false)
+      && (statSync(this.#infoPath(diffId), { throwIfNoEntry: false })?.isFile() ?? false);
   }
 
   async info(diffId: Digest): Promise<LayerInfo | undefined> {
     try {
-      return JSON.parse(await readFile(this.#infoPath(diffId), 'utf8')) as LayerInfo;
+      return JSON.parse(readFileSync(this.#infoPath(diffId), 'utf8')) as LayerInfo;
     } catch {
       return undefined;
     }

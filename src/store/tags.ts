@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
 import { MediaType } from '../oci/media-types.js';
@@ -25,7 +25,7 @@ export class TagIndex {
   async read(): Promise<Index> {
     let raw: string;
     try {
-      raw = await readFile(this.path, 'utf8');
+      raw = readFileSync(this.path, 'utf8'); // small; synchronous is ~10x quicker than the thread pool
       this.#last = raw;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
