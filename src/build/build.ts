@@ -209,8 +209,8 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
 
   // Step layers come from `volatile` overlay mounts (fs/overlay.ts): one sync of the store, then
   // the cache records of the steps that ran, also when the build fails (what ran stays cached).
-  const flushRecords = async (): Promise<void> => {
-    if (pendingRecords.length === 0 && ![...resolved.values()].some((s) => s.pulledBytes > 0)) return;
+  const flushRecords = async (wroteImage = false): Promise<void> => {
+    if (!wroteImage && pendingRecords.length === 0 && ![...resolved.values()].some((s) => s.pulledBytes > 0)) return;
     await Promise.all(earlySyncs);
     await store.sync();
     for (const [key, rec] of pendingRecords.splice(0)) await store.cachePut(key, rec);
@@ -225,12 +225,15 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     await flushRecords().catch(() => undefined);
     throw e;
   }
-  await flushRecords();
 
   const target = results.get(`stage:${graph.target}`) as StageOutput;
   const config = imageConfig(target, platform, buildTime);
   const layerDescs = target.layers.map((l) => l.blob ?? { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.diffId, size: l.size });
-  const manifestDigest = await store.writeImage({ config, layers: layerDescs });
+  // The image's config and manifest are written unsynced, so that the one sync below covers them
+  // with the new layers (before the cache records and the tags name any of them).
+  const image = await store.writeImageDeferred({ config, layers: layerDescs });
+  await flushRecords(image.wrote);
+  const manifestDigest = image.digest;
   const resolvedImage = await store.resolve(manifestDigest);
   const tags: string[] = [];
   for (const t of opts.tags ?? []) {

@@ -29,8 +29,13 @@ export class CacheRecords {
     }
   }
 
+  /**
+   * Not fsynced: what a record names is synced before it is written (a build
+   * syncs the store first), and a record lost to a crash, or left empty or
+   * torn by one, is a cache miss (get() treats unreadable records as absent).
+   */
   async put(key: string, value: unknown): Promise<void> {
-    await writeFileAtomic(this.#path(key), JSON.stringify({ key, value }), this.#tmp);
+    await writeFileAtomic(this.#path(key), JSON.stringify({ key, value }), this.#tmp, undefined, { durable: false });
   }
 
   async delete(key: string): Promise<void> {

@@ -37,6 +37,13 @@ export interface ImageSummary {
   size: number;
 }
 
+/** An image for Store.writeImage: its config (raw bytes are stored exactly) and layer descriptors. */
+export interface ImageToWrite {
+  config: ImageConfig | Uint8Array;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
 /**
  * The local content-addressed store:
  *
@@ -127,7 +134,21 @@ export class Store {
    * exist only as a layer directory until `layerTar`/`compressedBlob` is
    * called for an export. Returns the manifest digest.
    */
-  async writeImage(image: { config: ImageConfig | Uint8Array; layers: Descriptor[]; annotations?: Record<string, string> }): Promise<Digest> {
+  async writeImage(image: ImageToWrite): Promise<Digest> {
+    return (await this.#writeImage(image, true)).digest;
+  }
+
+  /**
+   * writeImage without fsyncing the config and manifest: for a caller that
+   * syncs the store's filesystem (sync()) before anything names the image,
+   * when `wrote` says a blob was new (a build: one sync covers its layers,
+   * cache records and image).
+   */
+  writeImageDeferred(image: ImageToWrite): Promise<{ digest: Digest; wrote: boolean }> {
+    return this.#writeImage(image, false);
+  }
+
+  async #writeImage(image: ImageToWrite, durable: boolean): Promise<{ digest: Digest; wrote: boolean }> {
     // Raw config bytes are stored exactly (a loaded image keeps its image id).
     const parsed = image.config instanceof Uint8Array ? parseImageConfig(image.config) : image.config;
     const diffIds = parsed.rootfs.diff_ids;
@@ -144,10 +165,14 @@ export class Store {
     const config = image.config instanceof Uint8Array
       ? { raw: image.config, descriptor: { mediaType: MediaType.ociConfig, digest: sha256(image.config), size: image.config.byteLength } }
       : encodeDocument(image.config, MediaType.ociConfig);
-    await this.blobs.put(config.descriptor, config.raw);
     const manifest = encodeDocument(buildManifest(config.descriptor, image.layers, image.annotations), MediaType.ociManifest);
-    await this.blobs.put(manifest.descriptor, manifest.raw);
-    return manifest.descriptor.digest;
+    let wrote = false;
+    for (const doc of [config, manifest]) {
+      if (await this.blobs.has(doc.descriptor.digest)) continue;
+      await this.blobs.put(doc.descriptor, doc.raw, { durable });
+      wrote = true;
+    }
+    return { digest: manifest.descriptor.digest, wrote };
   }
 
   /** Points `ref` (a full, normalised reference) at a stored manifest, replacing any previous target. */
