@@ -21,7 +21,9 @@ export async function bundle(outdir = join(REPO, 'dist')) {
   await rm(outdir, { recursive: true, force: true });
   const common = { absWorkingDir: REPO, bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
   await Promise.all([
-    build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: join(outdir, 'cli.cjs'), format: 'cjs' }),
+    // Whitespace and syntax minified (names kept, for stack traces): a third less to read and
+    // hand to V8 at every start (878 -> 595 KB, ~7 ms of a no-op build's ~40 ms bundle load).
+    build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: join(outdir, 'cli.cjs'), format: 'cjs', minifyWhitespace: true, minifySyntax: true }),
     build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir, format: 'esm', packages: 'external' }),
   ]);
 }
