@@ -10,13 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { fastRequest, trySyscall } from '../src/util/syscall-helper.js';
 import { spawnDirect } from '../src/util/helper-shell.js';
 import { parseGetfattrDump } from '../src/tar/xattrs.js';
 
-const TOTAL = 8;
+const TOTAL = 7;
 let passed = 0;
 after(() => console.log(`syscall helper: ${passed}/${TOTAL} passed`));
 
@@ -73,27 +72,6 @@ describe('syscall helper', () => {
     assert.notEqual(bad?.code, 0);
     assert.notEqual(real.code, 0);
     assert.match(bad!.stderr, /No such file or directory/);
-    passed++;
-  });
-
-  it('starts a process ahead of the first request, which then serves it; idle, it keeps nothing alive', { skip: !isRoot && 'needs root' }, () => {
-    // A fresh process, so no helper from the tests above is running yet.
-    const script = `
-      import { readdirSync, readFileSync } from 'node:fs';
-      import { prewarmSyscallHelper, trySyscall } from './src/util/syscall-helper.ts';
-      const children = () => readdirSync('/proc').filter((d) => /^\\d+$/.test(d)).filter((d) => {
-        try { return readFileSync('/proc/' + d + '/stat', 'utf8').replace(/^.*\\) /, '').split(' ')[1] === String(process.pid); } catch { return false; }
-      });
-      const before = children().length;
-      prewarmSyscallHelper();
-      prewarmSyscallHelper();
-      const started = children();
-      const r = await trySyscall('sync', ['-f', '/']);
-      console.log(JSON.stringify({ before, started: started.length, comm: readFileSync('/proc/' + started[0] + '/comm', 'utf8').trim(), code: r?.code, after: children().length }));
-    `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, cwd: join(import.meta.dirname, '..') });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { before: 0, started: 1, comm: 'perl', code: 0, after: 1 });
     passed++;
   });
 

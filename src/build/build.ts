@@ -29,7 +29,6 @@ import { remoteInputs, remoteKind } from './add-sources.js';
 import { runMountInputs } from './run-mounts.js';
 import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
 import { lintBuild, resolveImagesAndTriggers } from './prepare.js';
-import { prewarmSyscallHelper } from '../util/syscall-helper.js';
 import type { StoreRegistryOptions } from './options.js';
 
 export interface BuildOptions extends StoreRegistryOptions {
@@ -170,10 +169,6 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   };
   // A missing base image is reported at its FROM line, not the whole stage.
   const graph = await resolveImagesAndTriggers({ graph: planned, fromLocation: (i) => stages.stages[i]!.from.location, resolve: resolveOnce, signal: opts.signal });
-  // The mount helper starts now (after the registry requests, which its spawn would hold up), so
-  // that it is ready when the first step that runs needs it: Perl starts while lint and the cache
-  // lookups run. A one-file COPY step went from ~56 to ~31 ms.
-  prewarmSyscallHelper();
   // Pulled layers must be on disk before the build's cache records name them. Flushing them once
   // every pull is done, while the steps run, leaves the build's one sync at the end little to
   // wait for (a sync while another pull still unpacks would slow that pull down).

@@ -299,13 +299,3 @@ export function trySyscall(cmd: string, args: readonly string[], cwd?: string): 
   });
 }
 
-/**
- * Starts a helper process ahead of its first request, when none runs yet:
- * Perl then compiles its script while the caller does other work (a build
- * resolving its images), and the first mount does not wait ~25 ms for it.
- * Idle, it keeps nothing alive; without perl or root it does nothing.
- */
-export function prewarmSyscallHelper(): void {
-  if (!available() || all.size > 0) return;
-  idle.push(startProcess());
-}
