@@ -7,7 +7,7 @@ import { lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { BuildContext } from '../context/build-context.js';
-import { copy } from '../fs/copy.js';
+import { copy, type CopyResult } from '../fs/copy.js';
 import { applyDeferredLinks, layerLinker } from '../fs/copy-links.js';
 import type { CopyLinking } from '../fs/copy-tree.js';
 import { mountOverlay, type OverlayMount } from '../fs/overlay.js';
@@ -202,6 +202,7 @@ export async function executeCopy(
       }
     }
     const stats = { bytes: 0 };
+    const finishes: Array<NonNullable<CopyResult['finish']>> = [];
     try {
       // ADD: local archives unpacked, URLs and git repositories fetched (add-sources.ts).
       const groups = step.isAdd
@@ -219,20 +220,28 @@ export async function executeCopy(
           parents: step.parents,
           sourceName: ctx.sourceName(step.from),
           linking,
+          // New directories' trees go straight into the upper directory after the unmount
+          // (copy-tree.ts, deferTo): one group only, so nothing later writes into them first.
+          deferTo: !step.link && groups.length === 1 ? { upperDir } : undefined,
         });
         stats.bytes += s.bytes;
+        if (s.finish) finishes.push(s.finish);
       }
     } catch (e) {
       throw located(e, location);
     }
-    for (const m of mounts.splice(0).reverse()) await m.unmount();
-    if (linking?.deferred) {
-      try {
-        applyDeferredLinks(linking, dest!.target, upperDir);
-      } catch (e) {
-        throw located(e, location);
-      }
+    // The view is unmounted first; a source stage's view stays mounted while the deferred trees are read from it.
+    if (dest) {
+      mounts.splice(mounts.indexOf(dest), 1);
+      await dest.unmount();
     }
+    try {
+      if (linking?.deferred) applyDeferredLinks(linking, dest!.target, upperDir);
+      for (const finish of finishes) stats.bytes += (await finish()).bytes;
+    } catch (e) {
+      throw located(e, location);
+    }
+    for (const m of mounts.splice(0).reverse()) await m.unmount();
     const linkedFrom = [...(linking?.sources ?? [])].map((d) => layerOfDir.get(d)).filter((d): d is Digest => d !== undefined);
     const committed = await commitUpper(ctx.store, upperDir, linkedFrom);
     return { ...committed, copiedBytes: stats.bytes };

@@ -50,9 +50,19 @@ export interface CopyOptions {
   unpackArchives?: boolean;
   /** Stage sources without --chown/--chmod: hardlink files from layer directories (copy-tree.ts). */
   linking?: CopyLinking | undefined;
+  /**
+   * `destRoot` is an overlay view over the upper directory `upperDir`: the
+   * trees of directories the copy creates are written into `upperDir` by the
+   * result's `finish`, which the caller runs after unmounting the view
+   * (TreeCopyOptions.deferTo). Used when the copy has a single source.
+   */
+  deferTo?: { upperDir: string } | undefined;
 }
 
-export type CopyResult = CopyStats;
+export interface CopyResult extends CopyStats {
+  /** With `deferTo`: writes the deferred trees; call once, after the unmount. Returns what it added. */
+  finish?: (() => Promise<CopyStats>) | undefined;
+}
 
 /** The destination as an absolute in-image path, and whether it names a directory. */
 export function destinationOf(dest: string, workdir = '/'): { path: string; isDir: boolean } {
@@ -85,6 +95,9 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
   // Linking needs the merged view and the recorded links to agree: with one source, nothing
   // written later in this COPY can land where a link is still only recorded.
   const linking = opts.chown || chmodSpec || (opts.linking?.deferred && matches.length > 1) ? undefined : opts.linking;
+  // The same holds for trees written after the unmount: a later source could write into them first.
+  const deferTo = opts.deferTo && matches.length === 1 ? { mergedRoot: opts.destRoot, upperDir: opts.deferTo.upperDir } : undefined;
+  let finish: CopyResult['finish'];
   const copier = new TreeCopier({
     chown: opts.chown,
     keepOwners: opts.keepOwners ?? false,
@@ -94,6 +107,8 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     linking,
   });
   const newDirOwner = opts.chown ?? { uid: 0, gid: 0 };
+  /** Directories ensureDir made that nothing has written into yet (copyOne takes them as `fresh`). */
+  const emptyDirs = new Set<string>();
   const newDirMode = copier.createdDirMode();
 
   /**
@@ -114,6 +129,8 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
     await mkdir(host);
     await setOwner(host, newDirOwner);
     await chmod(host, newDirMode);
+    emptyDirs.add(host);
+    emptyDirs.delete(dirname(host));
     return host;
   };
 
@@ -131,17 +148,26 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
       continue;
     }
     const skip = childSkip(m, opts.ignore, isExcluded);
-    const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip, linking });
+    const c = new TreeCopier({ chown: opts.chown, keepOwners: opts.keepOwners ?? false, chmod: chmodSpec, describe, skip, linking, deferTo });
     if (opts.parents) await copyWithParents(c, m, destHost, ensureDirBelow);
-    else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)));
+    else await copyOne(c, m, destHost, dest.path, ensureDir, (h) => describe(dirname(h)), emptyDirs);
+    emptyDirs.clear(); // written into now
     // Directories: one recursive xattr read each; single files are batched below.
     if (m.stat.isDirectory()) await c.copyXattrs(m.host);
     else fileCopies.push(...c.written);
     copier.stats.files += c.stats.files;
     copier.stats.bytes += c.stats.bytes;
+    if (c.hasDeferred) {
+      finish = async () => {
+        const before = { files: c.stats.files, bytes: c.stats.bytes, written: c.written.length };
+        await c.finishDeferred();
+        await c.copyXattrs(m.host, before.written);
+        return { files: c.stats.files - before.files, bytes: c.stats.bytes - before.bytes };
+      };
+    }
   }
   await applyXattrs(fileCopies, await readXattrsOf(fileCopies.map((f) => f.src)));
-  return copier.stats;
+  return finish ? { ...copier.stats, finish } : { ...copier.stats };
 
   /** Create a match's parent directories below the destination, mirroring the source's. */
   async function ensureDirBelow(m: SourceMatch): Promise<string> {
@@ -175,12 +201,15 @@ async function copyOne(
   destPath: string,
   ensureDir: (p: string) => Promise<string>,
   describeParent: (host: string) => string,
+  emptyDirs: Set<string>,
 ): Promise<void> {
   const destSt = await lstatMaybe(destHost);
   if (m.stat.isDirectory()) {
-    // Contents only: into the destination directory, created if missing.
+    // Contents only: into the destination directory, created if missing. One this copy made and
+    // nothing wrote into yet is empty: the copier need not look before writing there.
     const target = destSt ? destHost : await ensureDir(destPath);
-    await c.copy(m.host, m.stat, target, '', false);
+    const fresh = emptyDirs.delete(target);
+    await c.copy(m.host, m.stat, target, '', false, fresh);
     return;
   }
   const target = destSt?.isDirectory() ? join(destHost, m.destRel) : destHost;
