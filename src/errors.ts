@@ -20,7 +20,7 @@ export type ErrorCode =
   | 'COPY'             // a COPY/ADD source problem
   | 'STORE'            // local store corruption or locking
   | 'ARCHIVE'          // a docker/oci archive could not be read or written
-  | 'UNSUPPORTED'      // a feature that is not implemented yet
+  | 'UNSUPPORTED'      // input refused on purpose, with a hint (schema-1 manifests, COPY of a device file, too many layers)
   | 'USAGE'            // bad command-line usage
   | 'INTERNAL';
 

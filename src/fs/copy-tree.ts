@@ -131,6 +131,8 @@ export class TreeCopier {
   private readonly deferred: DeferredDir[] = [];
   /** Set while finishDeferred() writes into the upper directory. */
   private finishing = false;
+  /** The xattrs read by copyXattrs (one source tree per copier), kept for finishDeferred's entries. */
+  private sourceXattrs: Awaited<ReturnType<typeof readTreeXattrs>> | undefined;
 
   constructor(private readonly opts: TreeCopyOptions) {
     this.slots = new Semaphore(opts.concurrency ?? 16);
@@ -149,9 +151,6 @@ export class TreeCopier {
     this.sourceXattrs ??= await readTreeXattrs(srcTop);
     await applyXattrs(from === 0 ? this.written : this.written.slice(from), this.sourceXattrs);
   }
-
-  /** The xattrs read by copyXattrs (one source tree per copier), kept for finishDeferred's entries. */
-  private sourceXattrs: Awaited<ReturnType<typeof readTreeXattrs>> | undefined;
 
   /** Owner a new entry gets. */
   ownerFor(st: Stats | undefined): Owner {

@@ -14,15 +14,9 @@ interface Builtins {
   'node:tls': typeof import('node:tls');
 }
 
-// Built-ins resolve the same from anywhere; the path only has to be absolute.
+// Built-ins resolve the same from anywhere; the path only has to be absolute. require() caches them.
 const load = createRequire('/');
-const loaded = new Map<keyof Builtins, unknown>();
 
 export function builtin<K extends keyof Builtins>(name: K): Builtins[K] {
-  let m = loaded.get(name);
-  if (m === undefined) {
-    m = load(name);
-    loaded.set(name, m);
-  }
-  return m as Builtins[K];
+  return load(name) as Builtins[K];
 }

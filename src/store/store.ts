@@ -110,12 +110,12 @@ export class Store {
   hasLayer(diffId: Digest): Promise<boolean> { return this.layers.hasLayer(diffId); }
   layerDir(diffId: Digest): string { return this.layers.layerDir(diffId); }
   layerInfo(diffId: Digest): Promise<LayerInfo | undefined> { return this.layers.info(diffId); }
-  /** Unpacks a stored layer blob; `mediaType` is recorded with the blob (compression is detected from the bytes). */
   /** Stores a layer blob and unpacks it in one pass (LayerStore.putAndUnpack). */
   putAndUnpackLayer(desc: Descriptor, body: Readable, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> & { durable?: boolean } = {}): Promise<{ diffId: Digest; size: number }> {
     return this.layers.putAndUnpack(desc, body, opts);
   }
 
+  /** Unpacks a stored layer blob; `mediaType` is recorded with the blob (compression is detected from the bytes). */
   async unpackLayer(blobDigest: Digest, mediaType: string, opts: Pick<ExtractOptions, 'devices' | 'expectedDiffId'> = {}): Promise<{ diffId: Digest; size: number }> {
     return this.layers.unpackLayer({ mediaType, digest: blobDigest, size: await this.blobs.size(blobDigest) }, opts);
   }

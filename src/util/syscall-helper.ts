@@ -257,26 +257,23 @@ function available(): boolean {
   return !disabled;
 }
 
-function startProcess(): SyscallProcess {
-  const p = new SyscallProcess(perlPath!, SYSCALLS[arch()]!, (s) => { if (!s.dead) { idle.push(s); dispatch(); } }, (s) => {
-    all.delete(s);
-    const i = idle.indexOf(s);
-    if (i !== -1) idle.splice(i, 1);
-    if (all.size === 0 && queue.length > 0) {
-      // Perl would not start or keeps dying: stop using it, serve the queue the old way.
-      disabled = true;
-      for (const q of queue.splice(0)) q.resolve(undefined);
-    }
-    dispatch();
-  });
-  all.add(p);
-  return p;
-}
-
 function dispatch(): void {
   while (queue.length > 0) {
     let p = idle.pop();
-    if (!p && all.size < MAX_PROCESSES) p = startProcess();
+    if (!p && all.size < MAX_PROCESSES) {
+      p = new SyscallProcess(perlPath!, SYSCALLS[arch()]!, (s) => { if (!s.dead) { idle.push(s); dispatch(); } }, (s) => {
+        all.delete(s);
+        const i = idle.indexOf(s);
+        if (i !== -1) idle.splice(i, 1);
+        if (all.size === 0 && queue.length > 0) {
+          // Perl would not start or keeps dying: stop using it, serve the queue the old way.
+          disabled = true;
+          for (const q of queue.splice(0)) q.resolve(undefined);
+        }
+        dispatch();
+      });
+      all.add(p);
+    }
     if (!p) return;
     if (p.dead) continue;
     const q = queue.shift()!;
@@ -298,4 +295,3 @@ export function trySyscall(cmd: string, args: readonly string[], cwd?: string): 
     dispatch();
   });
 }
-
