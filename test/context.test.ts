@@ -161,6 +161,18 @@ describe('BuildContext.hashSources: content digests and the stat cache', () => {
     assert.equal(again.digest, results[2]!.digest);
   });
 
+  it('saves that overlap land in order: the file ends with every entry stored', async () => {
+    // Each save snapshots the entries when it starts; two writes in flight
+    // could otherwise rename in either order and leave the older snapshot.
+    const d = dir(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, 'x'.repeat(i * 997)])));
+    await settle();
+    const cachePath = join(base, `overlap${n}.json`);
+    const cache = await StatCache.load(cachePath);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => hashTree(d, [`f${i}`], { statCache: cache }).then(() => cache.save())));
+    const saved = JSON.parse(readFileSync(cachePath, 'utf8')) as { entries: Record<string, unknown> };
+    assert.equal(Object.keys(saved.entries).length, 40);
+  });
+
   it('a corrupt cache file is ignored and rewritten', async () => {
     const d = dir({ f: 'x' });
     const cachePath = join(base, `corrupt${n}.json`);

@@ -41,6 +41,8 @@ export class StatCache {
   private dirty = false;
   /** Files looked up or stored since load. */
   private readonly touched = new Set<string>();
+  /** The save in flight: saves run one after another, so the last rename holds the newest entries. */
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly path: string | undefined,
@@ -92,8 +94,18 @@ export class StatCache {
     this.dirty = true;
   }
 
-  /** Write atomically (temp file + rename) if anything changed. */
-  async save(): Promise<void> {
+  /**
+   * Write atomically (temp file + rename) if anything changed. Concurrent
+   * callers (several COPY steps hashing one context) are queued: two writes
+   * in flight could rename in either order and leave the older snapshot.
+   */
+  save(): Promise<void> {
+    const next = this.saving.then(() => this.writeNow());
+    this.saving = next.catch(() => {});
+    return next;
+  }
+
+  private async writeNow(): Promise<void> {
     if (!this.path || !this.dirty) return;
     // Cleared first: a store() during the write marks it dirty again.
     this.dirty = false;
