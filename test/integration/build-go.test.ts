@@ -1,15 +1,18 @@
 /**
- * A Go program compiled in golang:bookworm, offline, into a static binary that
- * runs in busybox (which has no C library at all). Needs root, runc,
- * docker-registry and skopeo.
+ * examples/go-app: a Go program compiled in golang:bookworm, offline, into a
+ * static binary that runs in busybox (which has no C library at all). Needs
+ * root, runc, docker-registry and skopeo.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cliBuild } from '../support/cli.js';
 import { existsIn, runImage, withRootfs } from '../support/oci-run.js';
-import { buildSkipReason, buildWithEvents, fixture, MB, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+import { buildSkipReason, buildWithEvents, MB, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
+const EXAMPLE = fileURLToPath(new URL('../../examples/go-app', import.meta.url));
 const skip = buildSkipReason();
 const tally = new Tally('build go', 1);
 
@@ -40,15 +43,15 @@ describe('multi-stage Go build', { skip }, () => {
   });
 
   it('a static binary built in golang:bookworm runs in busybox, and the final image is tiny', async () => {
-    const { result, events } = await buildWithEvents({ context: fixture('go-app'), tags: ['hello-go:1'], buildArgs: { REGISTRY: env.host }, root: env.root });
+    const { result, events } = await buildWithEvents({ context: EXAMPLE, tags: ['hello-go:1'], buildArgs: { REGISTRY: env.host }, root: env.root });
     const goBuild = steps(events).find((s) => s.name.startsWith('RUN go build'));
     assert.ok(goBuild && goBuild.cached === false && goBuild.stage === 'build');
     const tag = result.tags[0]!;
 
     const run = await runImage(env.root, tag);
     assert.equal(run.exitCode, 0, run.stderr);
-    assert.deepEqual(run.args, ['/usr/local/bin/hello', 'multi-stage']);
-    assert.match(run.stdout, /^hello, multi-stage \(built with go1\.\d+(\.\d+)?, uid 1000\)\n$/);
+    assert.deepEqual(run.args, ['/usr/local/bin/hello']);
+    assert.match(run.stdout, /^hello, multi-stage \(built with go1\.\d+(\.\d+)? for linux\/\w+, uid 1000\)\n$/);
     const other = await runImage(env.root, tag, { args: ['from', 'a', 'test'] });
     assert.match(other.stdout, /^hello, from a test /);
 
@@ -61,11 +64,18 @@ describe('multi-stage Go build', { skip }, () => {
     });
 
     const builder = result.stages.find((s) => s.name === 'build')!;
-    const final = result.stages.find((s) => s.name === 'stage-1')!;
+    const final = result.stages.find((s) => s.name === 'runner')!;
     assert.ok(builder && final, `stages: ${result.stages.map((s) => s.name).join(', ')}`);
     console.log(`build go: builder ${(builder.size / MB).toFixed(1)} MB, final ${(final.size / MB).toFixed(2)} MB`);
     assert.ok(final.size < 10 * MB, `final image ${final.size} bytes, expected < 10 MB`);
     assert.ok(builder.size > 100 * MB, `builder ${builder.size} bytes`);
+
+    // docker build -q: the image ID on stdout and no step output (the size summary stays, on stderr).
+    const quiet = await cliBuild(EXAMPLE, ['-q', '-t', 'hello-go:1', '--build-arg', `REGISTRY=${env.host}`], { root: env.root });
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stdout, `${result.configDigest}\n`);
+    assert.doesNotMatch(quiet.stderr, /go build|CACHED|DONE/);
+    assert.match(quiet.stderr, /^Final image hello-go:1: /m);
     tally.pass();
   });
 });

@@ -18,6 +18,8 @@ export const baseImageNames = [
   'python:3.11-slim',
   'python:3.11-build',
   'golang:bookworm',
+  'node:18-bookworm',
+  'node:18-bookworm-slim',
 ] as const;
 export type BaseImageName = (typeof baseImageNames)[number];
 
@@ -36,6 +38,12 @@ interface Recipe {
   kind: 'busybox' | 'debian';
   /** Extra packages for debootstrap --include. */
   include?: string[];
+  /**
+   * Packages installed with apt-get inside the new root after debootstrap:
+   * for those whose dependencies are virtual packages, which debootstrap's
+   * resolver does not follow (npm's node-cli-table3, node-has, ...).
+   */
+  aptInstall?: string[];
   env: string[];
   cmd: string[];
   workingDir?: string;
@@ -64,6 +72,15 @@ const recipes: Record<BaseImageName, Recipe> = {
       await mkdir(join(rootfs, 'go', 'src'), { recursive: true });
       await chmod(join(rootfs, 'go'), 0o1777);
     },
+  },
+  // Debian's Node.js 18 with npm (and npm's node-gyp toolchain), like the full node image; the slim one has node alone.
+  'node:18-bookworm': {
+    version: 1, kind: 'debian', include: ['nodejs', 'ca-certificates'], aptInstall: ['npm'],
+    env: [PATH_ENV, 'LANG=C.UTF-8'], cmd: ['node'],
+  },
+  'node:18-bookworm-slim': {
+    version: 1, kind: 'debian', include: ['nodejs'],
+    env: [PATH_ENV, 'LANG=C.UTF-8'], cmd: ['node'],
   },
 };
 
@@ -218,6 +235,14 @@ async function buildDebianRootfs(rootfs: string, recipe: Recipe): Promise<void> 
   const mirror = debianMirror();
   await run('debootstrap', [...args, 'bookworm', rootfs, mirror]);
   await unmountBelow(rootfs);
+  if (recipe.aptInstall?.length) {
+    // The host's resolver for the download, removed again below; the root's sources.list names the mirror.
+    await copyFile('/etc/resolv.conf', join(rootfs, 'etc', 'resolv.conf'));
+    const apt = (args: string[]): Promise<string> => run('chroot', [rootfs, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-qq', ...args]);
+    await apt(['update']);
+    await apt(['install', '-y', '--no-install-recommends', ...recipe.aptInstall]);
+    await apt(['clean']);
+  }
   // Keep the image small and free of this machine's identity.
   const emptyDirs = ['var/lib/apt/lists', 'var/cache/apt/archives', 'dev', 'proc', 'sys', 'tmp', 'var/tmp', 'run'];
   for (const d of emptyDirs) {
@@ -257,7 +282,8 @@ async function makeLayout(name: BaseImageName, rootfs: string, work: string, lay
   await run('umoci', ['new', '--image', image]);
   const createdBy = recipe.kind === 'busybox'
     ? 'stagecraft fixture: busybox-static + applet links'
-    : `stagecraft fixture: debootstrap --variant=minbase${recipe.include?.length ? ` --include=${recipe.include.join(',')}` : ''} bookworm`;
+    : `stagecraft fixture: debootstrap --variant=minbase${recipe.include?.length ? ` --include=${recipe.include.join(',')}` : ''} bookworm` +
+      (recipe.aptInstall?.length ? ` && apt-get install --no-install-recommends ${recipe.aptInstall.join(' ')}` : '');
   await run('umoci', ['raw', 'add-layer', '--image', image, '--history.created_by', createdBy, layerTar]);
   const cfg = ['config', '--image', image, '--no-history', '--os', platform.os, '--architecture', platform.architecture];
   for (const e of recipe.env) cfg.push('--config.env', e);
