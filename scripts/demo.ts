@@ -1,11 +1,12 @@
 /**
  * The embedded default job: serve the example's base images from a registry on
- * loopback, build examples/python-app with the stagecraft CLI, and list the
- * local images. Usage: node --import tsx scripts/demo.ts [extra build flags]
+ * loopback, build an example (examples/python-app unless another is named)
+ * with the stagecraft CLI, and list the local images.
+ * Usage: node --import tsx scripts/demo.ts [python-app|node-app|go-app] [extra build flags]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pushBaseImages } from '../test/support/base-images.js';
+import { pushBaseImages, type BaseImageName } from '../test/support/base-images.js';
 import { startRegistry } from '../test/support/registry.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -19,14 +20,23 @@ function stagecraft(args: string[]): Promise<number> {
   });
 }
 
+/** The examples and the base images each one's Dockerfile names. */
+const examples: Record<string, BaseImageName[]> = {
+  'python-app': ['python:3.11-build', 'python:3.11-slim'],
+  'node-app': ['node:18-bookworm', 'node:18-bookworm-slim'],
+  'go-app': ['golang:bookworm', 'busybox:latest'],
+};
+const args = process.argv.slice(2);
+const example = args[0] !== undefined && args[0] in examples ? args.shift()! : 'python-app';
+
 console.log('stagecraft demo: preparing base images (the first run builds them with debootstrap; later runs reuse them)');
 const registry = await startRegistry();
 let code = 1;
 try {
-  await pushBaseImages(registry.host, ['python:3.11-build', 'python:3.11-slim']);
+  await pushBaseImages(registry.host, examples[example]!);
   console.log(`base images served by a registry on ${registry.host}`);
   code = await stagecraft([
-    'build', '-t', 'python-app:latest', '--build-arg', `REGISTRY=${registry.host}`, ...process.argv.slice(2), 'examples/python-app',
+    'build', '-t', `${example}:latest`, '--build-arg', `REGISTRY=${registry.host}`, ...args, `examples/${example}`,
   ]);
   if (code === 0) code = await stagecraft(['images']);
 } finally {

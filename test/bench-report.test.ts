@@ -7,10 +7,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { cell, fileCountTable, mainTable, median, medianSeconds, peakRss, ratio, type Row, type Sample } from './bench/report.js';
 import { modePlan, parseArgs } from './bench/run.js';
-import { buildScenarios, fileCountContext } from './bench/scenarios.js';
+import { buildScenarios, fileCountContext, QUICK_SIZES } from './bench/scenarios.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Tally } from './fixtures/build/fixtures.js';
 
-const tally = new Tally('bench report', 13);
+const tally = new Tally('bench report', 14);
 after(() => console.log(tally.summary()));
 
 const ok = (seconds: number, peakRssBytes?: number): Sample => ({ ok: true, seconds, ...(peakRssBytes ? { peakRssBytes } : {}) });
@@ -132,7 +135,7 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
   const o = { runs: 3, heavyRuns: 1 };
 
   it('every multi-stage case runs cold, no-cache, noop, incr in that order, each with --runs', () => {
-    assert.deepEqual(Object.keys(buildScenarios), ['python-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k']);
+    assert.deepEqual(Object.keys(buildScenarios), ['python-app', 'node-app', 'go-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k']);
     for (const sc of Object.values(buildScenarios)) {
       const plan = modePlan(sc, o);
       assert.deepEqual(plan.map((s) => s.mode), ['cold', 'no-cache', 'noop', 'incr'], sc.name);
@@ -143,6 +146,33 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
       assert.deepEqual(plan.map((s) => s.noCache), [true, true, false, false], sc.name);
       assert.deepEqual(plan.map((s) => s.warmUp), [false, false, true, false], sc.name);
       assert.equal(typeof sc.prepare, 'function');
+    }
+    tally.pass();
+  });
+
+  it('the three classic cases are the examples, without the syntax line, and each change is a new line of their source', async () => {
+    for (const [name, changed] of [['python-app', 'app.py'], ['node-app', 'index.js'], ['go-app', 'main.go']] as const) {
+      const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
+      try {
+        const p = await buildScenarios[name].prepare(dir, QUICK_SIZES);
+        const example = await readFile(join('examples', name, 'Dockerfile'), 'utf8');
+        assert.match(example, /^# syntax=/m, `${name}: the example has the syntax line`);
+        const df = await readFile(join(p.context, 'Dockerfile'), 'utf8');
+        assert.doesNotMatch(df, /^# syntax=/m, name);
+        assert.equal(df, example.replace(/^# syntax=.*\n/m, ''), name);
+        assert.match(df, /^COPY --from=/m, `${name} is multi-stage`);
+        const before = await readFile(join(p.context, changed), 'utf8');
+        await p.change!();
+        const once = await readFile(join(p.context, changed), 'utf8');
+        await p.change!();
+        const twice = await readFile(join(p.context, changed), 'utf8');
+        assert.ok(once.startsWith(before) && once.length > before.length, `${name}: a line appended to ${changed}`);
+        const [l1, l2] = [once.slice(before.length), twice.slice(once.length)];
+        assert.notEqual(l1, l2, `${name}: every change is new`);
+        assert.match(l1!, name === 'python-app' ? /^# bench change \S+\n$/ : /^\/\/ bench change \S+\n$/, `${name}: the change is a comment`);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     }
     tally.pass();
   });

@@ -26,6 +26,8 @@ export interface BuildCommandOptions {
   ssh?: string[];
   runtime?: string;
   progress: ProgressMode;
+  /** `-q`, as docker's: no step output (the image ID on stdout, warnings and the size summary on stderr). */
+  quiet?: boolean;
   jobs?: string;
   root: string;
   debug?: boolean;
@@ -48,7 +50,7 @@ export function parseBuildArgs(list: string[], env: NodeJS.ProcessEnv = process.
 }
 
 export async function buildCommand(context: string, o: BuildCommandOptions): Promise<number> {
-  const renderer = await createRenderer(o.progress, process.stderr);
+  const renderer = await createRenderer(o.quiet ? 'quiet' : o.progress, process.stderr);
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new StagecraftError('INTERNAL', 'build interrupted'));
   process.once('SIGINT', onSignal);

@@ -43,6 +43,7 @@ export function program(): Command {
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default, or ID=SOCKET|KEY[,...] (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc or crun (falls back to runc when crun cannot start)')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'plain', 'tty', 'json', 'quiet']).default('auto'))
+    .option('-q, --quiet', 'no step output, as --progress quiet (the image ID is printed either way)')
     .option('-j, --jobs <n>', 'steps to run at once (default: number of cores)')
     .action(async (context: string, o, c: Command) => {
       const { buildCommand } = await import('./build-command.js');

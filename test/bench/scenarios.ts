@@ -75,20 +75,40 @@ function makeFilesShell(dir: string, n: number): string {
 
 const ARG = 'ARG REGISTRY\n';
 
-export const pythonApp: BuildScenario = {
-  kind: 'build',
-  name: 'python-app',
-  about: 'examples/python-app: python:3.11-build compiles a C extension with pip, python:3.11-slim gets the installed packages and app.py',
-  bases: ['python:3.11-build', 'python:3.11-slim'],
-  modes: [...MULTI_STAGE_MODES],
-  async prepare(dir) {
-    await cp(join(REPO, 'examples/python-app'), dir, { recursive: true });
-    // BuildKit would fetch the `# syntax=` frontend image from Docker Hub, which this machine cannot reach.
-    const df = join(dir, 'Dockerfile');
-    await writeFile(df, (await readFile(df, 'utf8')).replace(/^# syntax=.*\n/m, ''));
-    return { context: dir, buildArgs: {}, change: () => appendFile(join(dir, 'app.py'), `# bench change ${fresh()}\n`) };
-  },
-};
+/**
+ * A case built from one of the examples in examples/: the `# syntax=` line is
+ * removed (BuildKit would fetch that frontend image from Docker Hub, which
+ * this machine cannot reach), and `incr` appends a comment to `changed`.
+ */
+function exampleScenario(
+  name: string, about: string, bases: BaseImageName[], changed: string, comment: (text: string) => string,
+): BuildScenario {
+  return {
+    kind: 'build',
+    name,
+    about,
+    bases,
+    modes: [...MULTI_STAGE_MODES],
+    async prepare(dir) {
+      await cp(join(REPO, 'examples', name), dir, { recursive: true });
+      const df = join(dir, 'Dockerfile');
+      await writeFile(df, (await readFile(df, 'utf8')).replace(/^# syntax=.*\n/m, ''));
+      return { context: dir, buildArgs: {}, change: () => appendFile(join(dir, changed), `${comment(`bench change ${fresh()}`)}\n`) };
+    },
+  };
+}
+
+export const pythonApp = exampleScenario('python-app',
+  'examples/python-app: python:3.11-build compiles a C extension with pip, python:3.11-slim gets the installed packages and app.py',
+  ['python:3.11-build', 'python:3.11-slim'], 'app.py', (t) => `# ${t}`);
+
+export const nodeApp = exampleScenario('node-app',
+  'examples/node-app: node:18-bookworm runs npm ci on vendored package tarballs, node:18-bookworm-slim gets node_modules and index.js',
+  ['node:18-bookworm', 'node:18-bookworm-slim'], 'index.js', (t) => `// ${t}`);
+
+export const goApp = exampleScenario('go-app',
+  'examples/go-app: golang:bookworm compiles a static binary, busybox gets the binary alone',
+  ['golang:bookworm', 'busybox:latest'], 'main.go', (t) => `// ${t}`);
 
 export const buildToRuntime: BuildScenario = {
   kind: 'build',
@@ -224,11 +244,13 @@ export async function memoryContext(dir: string, mb: number): Promise<Prepared> 
   return { context: dir, buildArgs: {} };
 }
 
-export const SCENARIO_NAMES = ['python-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k', 'files', 'startup', 'memory'] as const;
+export const SCENARIO_NAMES = ['python-app', 'node-app', 'go-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k', 'files', 'startup', 'memory'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export const buildScenarios: Record<Exclude<ScenarioName, 'files' | 'startup' | 'memory'>, BuildScenario> = {
   'python-app': pythonApp,
+  'node-app': nodeApp,
+  'go-app': goApp,
   'debian-to-busybox': buildToRuntime,
   'fan-out-4': fanout,
   'unused-stages': unusedStages,
