@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pushBaseImages, type BaseImageName } from '../test/support/base-images.js';
+import { exampleBases, pushBaseImages, type ExampleName } from '../test/support/base-images.js';
 import { startRegistry } from '../test/support/registry.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -20,20 +20,14 @@ function stagecraft(args: string[]): Promise<number> {
   });
 }
 
-/** The examples and the base images each one's Dockerfile names. */
-const examples: Record<string, BaseImageName[]> = {
-  'python-app': ['python:3.11-build', 'python:3.11-slim'],
-  'node-app': ['node:18-bookworm', 'node:18-bookworm-slim'],
-  'go-app': ['golang:bookworm', 'busybox:latest'],
-};
 const args = process.argv.slice(2);
-const example = args[0] !== undefined && args[0] in examples ? args.shift()! : 'python-app';
+const example = (args[0] !== undefined && args[0] in exampleBases ? args.shift()! : 'python-app') as ExampleName;
 
 console.log('stagecraft demo: preparing base images (the first run builds them with debootstrap; later runs reuse them)');
 const registry = await startRegistry();
 let code = 1;
 try {
-  await pushBaseImages(registry.host, examples[example]!);
+  await pushBaseImages(registry.host, exampleBases[example]);
   console.log(`base images served by a registry on ${registry.host}`);
   code = await stagecraft([
     'build', '-t', `${example}:latest`, '--build-arg', `REGISTRY=${registry.host}`, ...args, `examples/${example}`,

@@ -13,7 +13,7 @@
 import { cp, mkdir, readFile, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BaseImageName } from '../support/base-images.js';
+import { exampleBases, type BaseImageName, type ExampleName } from '../support/base-images.js';
 
 export type Mode = 'cold' | 'no-cache' | 'noop' | 'incr';
 
@@ -80,14 +80,12 @@ const ARG = 'ARG REGISTRY\n';
  * removed (BuildKit would fetch that frontend image from Docker Hub, which
  * this machine cannot reach), and `incr` appends a comment to `changed`.
  */
-function exampleScenario(
-  name: string, about: string, bases: BaseImageName[], changed: string, comment: (text: string) => string,
-): BuildScenario {
+function exampleScenario(name: ExampleName, about: string, changed: string, comment: (text: string) => string): BuildScenario {
   return {
     kind: 'build',
     name,
     about,
-    bases,
+    bases: [...exampleBases[name]],
     modes: [...MULTI_STAGE_MODES],
     async prepare(dir) {
       await cp(join(REPO, 'examples', name), dir, { recursive: true });
@@ -100,15 +98,15 @@ function exampleScenario(
 
 export const pythonApp = exampleScenario('python-app',
   'examples/python-app: python:3.11-build compiles a C extension with pip, python:3.11-slim gets the installed packages and app.py',
-  ['python:3.11-build', 'python:3.11-slim'], 'app.py', (t) => `# ${t}`);
+  'app.py', (t) => `# ${t}`);
 
 export const nodeApp = exampleScenario('node-app',
   'examples/node-app: node:18-bookworm runs npm ci on vendored package tarballs, node:18-bookworm-slim gets node_modules and index.js',
-  ['node:18-bookworm', 'node:18-bookworm-slim'], 'index.js', (t) => `// ${t}`);
+  'index.js', (t) => `// ${t}`);
 
 export const goApp = exampleScenario('go-app',
   'examples/go-app: golang:bookworm compiles a static binary, busybox gets the binary alone',
-  ['golang:bookworm', 'busybox:latest'], 'main.go', (t) => `// ${t}`);
+  'main.go', (t) => `// ${t}`);
 
 export const buildToRuntime: BuildScenario = {
   kind: 'build',

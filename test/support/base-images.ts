@@ -23,6 +23,14 @@ export const baseImageNames = [
 ] as const;
 export type BaseImageName = (typeof baseImageNames)[number];
 
+/** The examples in examples/ and the base images their Dockerfiles name. */
+export const exampleBases = {
+  'python-app': ['python:3.11-build', 'python:3.11-slim'],
+  'node-app': ['node:18-bookworm', 'node:18-bookworm-slim'],
+  'go-app': ['golang:bookworm', 'busybox:latest'],
+} as const satisfies Record<string, readonly BaseImageName[]>;
+export type ExampleName = keyof typeof exampleBases;
+
 export interface BaseImageLayout {
   /** Directory holding the OCI image layout (oci-layout, index.json, blobs/). */
   ociLayout: string;
