@@ -21,7 +21,7 @@ function stagecraft(args: string[]): Promise<number> {
 }
 
 const args = process.argv.slice(2);
-const example = (args[0] !== undefined && args[0] in exampleBases ? args.shift()! : 'python-app') as ExampleName;
+const example = (args[0] !== undefined && Object.hasOwn(exampleBases, args[0]) ? args.shift()! : 'python-app') as ExampleName;
 
 console.log('stagecraft demo: preparing base images (the first run builds them with debootstrap; later runs reuse them)');
 const registry = await startRegistry();

@@ -7,12 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cliBuild } from '../support/cli.js';
 import { existsIn, runImage, withRootfs } from '../support/oci-run.js';
-import { buildSkipReason, buildWithEvents, MB, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
+import { buildSkipReason, buildWithEvents, MB, openBuildEnv, REPO, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/go-app', import.meta.url));
+const EXAMPLE = join(REPO, 'examples', 'go-app');
 const skip = buildSkipReason();
 const tally = new Tally('build go', 1);
 

@@ -244,12 +244,11 @@ async function buildDebianRootfs(rootfs: string, recipe: Recipe): Promise<void> 
   await run('debootstrap', [...args, 'bookworm', rootfs, mirror]);
   await unmountBelow(rootfs);
   if (recipe.aptInstall?.length) {
-    // The host's resolver for the download, removed again below; the root's sources.list names the mirror.
+    // The host's resolver for the download; it, the lists and the .debs are removed below. The root's sources.list names the mirror.
     await copyFile('/etc/resolv.conf', join(rootfs, 'etc', 'resolv.conf'));
     const apt = (args: string[]): Promise<string> => run('chroot', [rootfs, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-qq', ...args]);
     await apt(['update']);
     await apt(['install', '-y', '--no-install-recommends', ...recipe.aptInstall]);
-    await apt(['clean']);
   }
   // Keep the image small and free of this machine's identity.
   const emptyDirs = ['var/lib/apt/lists', 'var/cache/apt/archives', 'dev', 'proc', 'sys', 'tmp', 'var/tmp', 'run'];
