@@ -10,6 +10,10 @@
 // an upgrade of Node or of the bundle). Without a writable dist/ there is
 // simply no cache. (An ES module entry costs the ES module loader's start-up,
 // and ES modules cannot have a code cache on Node 20.)
+// Started by bin/stagecraft, which keeps NODE_EXTRA_CA_CERTS from node's start-up: processes started from here get it back.
+if (process.env.STAGECRAFT_EXTRA_CA_CERTS !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.STAGECRAFT_EXTRA_CA_CERTS;
+}
 const { existsSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 

@@ -10,11 +10,11 @@ import { exampleBases, pushBaseImages, type ExampleName } from '../test/support/
 import { startRegistry } from '../test/support/registry.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const cli = fileURLToPath(new URL('../bin/stagecraft.cjs', import.meta.url));
+const cli = fileURLToPath(new URL('../bin/stagecraft', import.meta.url));
 
 function stagecraft(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: 'inherit', cwd: repo });
+    const child = spawn(cli, args, { stdio: 'inherit', cwd: repo });
     child.on('error', reject);
     child.on('exit', (code) => resolve(code ?? 1));
   });

@@ -23,12 +23,14 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { classifySource } from '../dockerfile/instructions/index.js';
 import { findExecutable } from '../tar/compression.js';
 import { destinationOf } from '../fs/copy.js';
+import { httpGet } from '../util/http-get.js';
 import type { IgnoreFn } from '../fs/copy-sources.js';
 
 export type RemoteKind = 'url' | 'git';
@@ -132,22 +134,23 @@ function parseChecksum(checksum: string): string {
 async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource> {
   const want = opts.checksum ? parseChecksum(opts.checksum) : undefined;
   const headers = await authHeaders(src, opts.secret);
-  let res: Response;
+  let res: IncomingMessage;
   try {
-    res = await fetch(src, { redirect: 'follow', headers, ...(opts.signal ? { signal: opts.signal } : {}) });
+    res = await httpGet(src, { headers, signal: opts.signal });
   } catch (e) {
-    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
+    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: ${(e as Error).message}`, { cause: e, hint: 'check the URL and that the host is reachable from this machine' });
   }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: invalid response status ${res.status}`, { hint: 'the URL must answer 200 without authentication' });
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    res.destroy();
+    throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: invalid response status ${res.statusCode}`, { hint: 'the URL must answer 200 without authentication' });
   }
   const dir = await scratch(opts.tmpDir);
   const name = urlFileName(src);
   const file = join(dir, name);
   const hash = createHash('sha256');
   await pipeline(
-    Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
+    res,
     new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } }),
     createWriteStream(file, { mode: 0o600 }),
   );
@@ -157,7 +160,7 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
     throw new StagecraftError('DIGEST', `ADD ${redact(src)}: checksum mismatch: expected ${want}, got ${digest}`, { hint: 'the file changed on the server, or --checksum is wrong' });
   }
   await chmod(file, 0o600);
-  const lm = res.headers.get('last-modified');
+  const lm = res.headers['last-modified'];
   const t = lm ? Date.parse(lm) : NaN;
   if (Number.isFinite(t)) await utimes(file, t / 1000, t / 1000);
   return { kind: 'url', dir, name, digest };

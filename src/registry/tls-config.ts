@@ -14,7 +14,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
-import { builtin } from './builtin.js';
+import { caOption } from '../util/extra-ca.js';
 
 export const DEFAULT_CERTS_DIR = '/etc/docker/certs.d';
 
@@ -71,9 +71,9 @@ export async function readHostTls(certsDir: string, host: string): Promise<HostT
   return { ca, clientCerts };
 }
 
-/** The `ca` list for node's TLS: the system roots plus the host's own CAs. */
-export function trustedCas(tls: HostTls): string[] {
-  return [...builtin('node:tls').rootCertificates, ...tls.ca];
+/** The `ca` list for node's TLS: the system roots (and NODE_EXTRA_CA_CERTS) plus the host's own CAs. */
+export function trustedCas(tls: HostTls): string[] | undefined {
+  return caOption(tls.ca);
 }
 
 const TLS_VERIFY_CODES = new Set([

@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampl
 
 /**
  * Bundles the CLI with scripts/bundle.mjs into `dir`/dist, next
- * to a copy of bin/stagecraft.cjs, so the benchmark runs what users run without
+ * to a copy of bin/ (the `stagecraft` command and bin/stagecraft.cjs), so the benchmark runs what users run without
  * writing dist/ in the checkout (bin/stagecraft.cjs prefers dist/ when it exists,
  * and a stale dist/ would change what every CLI test runs).
  */
@@ -39,8 +39,10 @@ export async function bundleCli(dir: string): Promise<void> {
   await mkdir(join(dir, 'bin'), { recursive: true });
   await bundle(join(dir, 'dist'));
   await copyFile(join(REPO, 'bin/stagecraft.cjs'), join(dir, 'bin/stagecraft.cjs'));
+  await copyFile(join(REPO, 'bin/stagecraft'), join(dir, 'bin/stagecraft'));
+  await chmod(join(dir, 'bin/stagecraft'), 0o755);
   await copyFile(join(REPO, 'package.json'), join(dir, 'package.json')); // --version reads it
-  cliPath.current = join(dir, 'bin/stagecraft.cjs');
+  cliPath.current = join(dir, 'bin/stagecraft');
 }
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -218,7 +220,7 @@ class Bench {
     this.rows.push(row);
     log('startup --version');
     const versionCmd: Record<Tool, [string, string[]]> = {
-      stagecraft: [process.execPath, [cliPath.current, '--version']],
+      stagecraft: [cliPath.current, ['--version']],
       buildkit: ['/usr/bin/docker', ['--version']],
       buildah: ['buildah', ['--version']],
     };

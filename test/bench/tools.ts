@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { startDockerd, type RunningDockerd } from '../support/dockerd.js';
 import type { Sample, Tool } from './report.js';
 
-/** The CLI the benchmark runs: bin/stagecraft.cjs next to a fresh bundle (set by run.ts; see bundleCli). */
-export const cliPath = { current: fileURLToPath(new URL('../../bin/stagecraft.cjs', import.meta.url)) };
+/** The command the benchmark runs, as users run it: bin/stagecraft next to a fresh bundle (set by run.ts; see bundleCli). */
+export const cliPath = { current: fileURLToPath(new URL('../../bin/stagecraft', import.meta.url)) };
 const DOCKER = '/usr/bin/docker';
 
 export interface RunOptions {
@@ -145,11 +145,11 @@ export class StagecraftBuilder implements Builder {
   }
 
   cli(args: string[], o: RunOptions = {}): Promise<RunResult> {
-    return timed(process.execPath, [cliPath.current, '--root', this.root, ...args], o);
+    return timed(cliPath.current, ['--root', this.root, ...args], o);
   }
 
   async version(): Promise<string> {
-    const r = await must(process.execPath, [cliPath.current, '--version']);
+    const r = await must(cliPath.current, ['--version']);
     return `stagecraft ${r.tail.trim()} (node ${process.version})`;
   }
 

@@ -1,6 +1,7 @@
 /**
- * Runs the stagecraft command line as a user would (`node bin/stagecraft.cjs`)
- * in a child process, and returns its exit code and output.
+ * Runs the stagecraft command line (`node bin/stagecraft.cjs`, what the
+ * `bin/stagecraft` command starts; test/cli-launcher.test.ts covers that
+ * script) in a child process, and returns its exit code and output.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,0 +1,91 @@
+/**
+ * bin/stagecraft, the command npm links: it starts node without
+ * NODE_EXTRA_CA_CERTS (Node 20 would build its whole root store at start-up,
+ * ~50 ms) and hands the file on, so TLS still trusts those CAs: an ADD of an
+ * https URL served with a certificate from a CA this test makes succeeds only
+ * with NODE_EXTRA_CA_CERTS naming that CA. Needs root (a build) and openssl.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, symlink, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from '../support/exec.js';
+import { makeTestCa, type TestCa } from '../support/tls.js';
+import { withRootfs } from '../support/oci-run.js';
+import { buildSkipReason } from '../fixtures/build/fixtures.js';
+import '../support/cli.js'; // STAGECRAFT_FROM_SOURCE=1: the sources, not a stale dist/
+
+const LAUNCHER = fileURLToPath(new URL('../../bin/stagecraft', import.meta.url));
+const CJS = fileURLToPath(new URL('../../bin/stagecraft.cjs', import.meta.url));
+const version = (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function envWith(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, STAGECRAFT_FROM_SOURCE: '1' };
+  delete env.NODE_EXTRA_CA_CERTS;
+  delete env.STAGECRAFT_EXTRA_CA_CERTS;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+describe('bin/stagecraft', () => {
+  let work: string;
+  let ca: TestCa;
+  let server: Server;
+  let url: string;
+  const requests: string[] = [];
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'stagecraft-launcher-'));
+    ca = await makeTestCa('stagecraft-launcher-ca');
+    const cert = await ca.issue('web');
+    server = createServer({ cert: await readFile(cert.cert), key: await readFile(cert.key) }, (req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('served over TLS\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const a = server.address();
+    url = `https://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/greeting.txt`;
+  });
+
+  after(async () => {
+    server?.close();
+    await ca?.remove();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('runs through a symlink, as npm links it, and node starts without NODE_EXTRA_CA_CERTS', async () => {
+    const link = join(work, 'stagecraft');
+    await symlink(LAUNCHER, link);
+    // Node warns at start-up about an unreadable NODE_EXTRA_CA_CERTS: the launcher's node never reads it.
+    const env = envWith({ NODE_EXTRA_CA_CERTS: join(work, 'missing-ca.pem') });
+    const direct = await runCommand(process.execPath, [CJS, '--version'], { env });
+    assert.match(direct.stderr, /Ignoring extra certs/, 'node itself reads NODE_EXTRA_CA_CERTS at start-up');
+    const r = await runCommand(link, ['--version'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${version}\n`);
+    assert.equal(r.stderr, '');
+  });
+
+  it('ADD of an https URL trusts the CA that NODE_EXTRA_CA_CERTS names, and only then', { skip: buildSkipReason() }, async () => {
+    const ctx = join(work, 'ctx');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD ${url} /greeting.txt\n`);
+    const root = join(work, 'store');
+    const build = (env: NodeJS.ProcessEnv) => runCommand(LAUNCHER, ['--root', root, 'build', '--progress', 'plain', '-t', 'launcher/add:1', ctx], { env });
+
+    const untrusted = await build(envWith({}));
+    assert.notEqual(untrusted.code, 0, 'a certificate from an unknown CA was accepted');
+    assert.match(untrusted.stderr, /certificate/i, untrusted.stderr);
+    assert.equal(requests.length, 0, 'no request got through the TLS handshake');
+
+    const trusted = await build(envWith({ NODE_EXTRA_CA_CERTS: ca.caCert }));
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.deepEqual(requests, ['/greeting.txt']);
+    await withRootfs(root, 'docker.io/launcher/add:1', async (fs) => {
+      assert.equal(await readFile(join(fs, 'greeting.txt'), 'utf8'), 'served over TLS\n');
+    });
+  });
+});
