@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { httpGet } from '../src/util/http-get.js';
+import { httpGet } from '../src/build/http-get.js';
 
 interface Seen { url: string; headers: IncomingHttpHeaders }
 

@@ -30,7 +30,7 @@ import { StagecraftError } from '../errors.js';
 import { classifySource } from '../dockerfile/instructions/index.js';
 import { findExecutable } from '../tar/compression.js';
 import { destinationOf } from '../fs/copy.js';
-import { httpGet } from '../util/http-get.js';
+import { httpGet } from './http-get.js';
 import type { IgnoreFn } from '../fs/copy-sources.js';
 
 export type RemoteKind = 'url' | 'git';

@@ -14,7 +14,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
-import { caOption } from '../util/extra-ca.js';
+import { caOption } from './extra-ca.js';
 
 export const DEFAULT_CERTS_DIR = '/etc/docker/certs.d';
 

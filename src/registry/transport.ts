@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
 import { requestToken, type CachedAuth } from './token.js';
-import { caOption } from '../util/extra-ca.js';
+import { caOption } from './extra-ca.js';
 import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
 import type { Credentials, CredentialsProvider } from './types.js';
 import { builtin } from './builtin.js';

@@ -13,7 +13,7 @@
  * the environment).
  */
 import { readFileSync } from 'node:fs';
-import { builtin } from '../registry/builtin.js';
+import { builtin } from './builtin.js';
 
 let loaded: string[] | undefined;
 

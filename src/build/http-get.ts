@@ -10,7 +10,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { builtin } from '../registry/builtin.js';
-import { caOption } from './extra-ca.js';
+import { caOption } from '../registry/extra-ca.js';
 
 export interface HttpGetOptions {
   headers?: Record<string, string>;
