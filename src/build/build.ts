@@ -203,12 +203,13 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     });
   }
 
-  // Step layers come from `volatile` overlay mounts (fs/overlay.ts): one sync of the store, then
+  // Step layers come from `volatile` overlay mounts (fs/overlay.ts): one sync of what the build wrote, then
   // the cache records of the steps that ran, also when the build fails (what ran stays cached).
   const flushRecords = async (wroteImage = false): Promise<void> => {
     if (!wroteImage && pendingRecords.length === 0 && ![...resolved.values()].some((s) => s.pulledBytes > 0)) return;
     await Promise.all(earlySyncs);
-    await store.sync();
+    // The steps' layers and the image: an fsync each when they are few, else one syncfs (Store.syncWritten).
+    await store.syncWritten();
     for (const [key, rec] of pendingRecords.splice(0)) await store.cachePut(key, rec);
   };
   let results;

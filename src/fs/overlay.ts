@@ -9,7 +9,7 @@
  * - `redirect_dir=off`: renaming a lower directory copies it up entirely
  *   instead of leaving a redirect xattr that only overlay understands.
  * - `volatile` (when the kernel has it): no syncfs on unmount; the build
- *   syncs the store once (Store.sync) before anything records the layers.
+ *   syncs what it wrote once (Store.syncWritten) before anything records the layers.
  * We do not pass `userxattr`: we mount as real root, so overlay uses
  * `trusted.overlay.*`; the diff still understands `user.overlay.*`.
  *
@@ -116,7 +116,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
     if (!readonly && volatileSupported !== false) {
       // `volatile` (Linux 5.10+): no syncfs of the whole upper filesystem on unmount, which
       // made every step wait for all dirty data on the disk, other stages' included. The
-      // build syncs the store once instead (Store.sync). Older kernels refuse the option.
+      // build syncs what it wrote once instead (Store.syncWritten). Older kernels refuse the option.
       const withVolatile = [...args];
       withVolatile[4] = `${options.join(',')},volatile`;
       const ok = await runMount(withVolatile, links, target, volatileSupported === undefined);

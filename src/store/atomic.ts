@@ -18,7 +18,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * renaming it over the target and fsyncing the directory: readers see the old
  * or the new content, never a mix, even after a crash. With `durable: false`
  * there is no fsync: readers still never see a mix, and the caller makes it
- * durable later with one sync of the whole filesystem (Store.sync).
+ * durable later with one sync (Store.sync, Store.syncWritten).
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644, opts: { durable?: boolean } = {}): Promise<void> {
   const durable = opts.durable ?? true;

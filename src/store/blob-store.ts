@@ -7,6 +7,7 @@ import { StagecraftError } from '../errors.js';
 import { digestHex, HashingStream, isDigest, sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { tmpName } from './atomic.js';
+import type { PendingSync } from './pending-sync.js';
 
 /** Blobs up to this size are read with one blocking read (getBytes). */
 const SYNC_READ_MAX = 1 << 20;
@@ -21,9 +22,13 @@ export class BlobStore {
   readonly dir: string;
   readonly #tmp: string;
 
-  constructor(root: string, tmpDir: string) {
+  readonly #pending: PendingSync | undefined;
+
+  /** `pending` notes blobs written with `durable: false` for the store's next sync. */
+  constructor(root: string, tmpDir: string, pending?: PendingSync) {
     this.dir = join(root, 'blobs', 'sha256');
     this.#tmp = tmpDir;
+    this.#pending = pending;
   }
 
   path(digest: Digest): string {
@@ -77,6 +82,7 @@ export class BlobStore {
       }
       await chmod(tmp, 0o444);
       await rename(tmp, this.path(result.digest));
+      if (!durable) this.#pending?.file(this.path(result.digest));
       return result;
     } catch (e) {
       await rm(tmp, { force: true });

@@ -12,6 +12,7 @@ import { extractLayer, type ExtractOptions } from '../tar/extract.js';
 import { layerDirTar } from '../tar/from-dir.js';
 import { tmpName, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blob-store.js';
+import type { PendingSync } from './pending-sync.js';
 import { StoreLock } from './lock.js';
 
 /** What the store knows about one unpacked layer (`<root>/layers/<hex>.json`). */
@@ -43,10 +44,14 @@ export class LayerStore {
   readonly #blobs: BlobStore;
   readonly #compressing = new Map<string, Promise<Descriptor>>();
 
-  constructor(root: string, tmpDir: string, blobs: BlobStore) {
+  readonly #pending: PendingSync | undefined;
+
+  /** `pending` notes what is written unsynced (layer directories and records) for the store's next sync. */
+  constructor(root: string, tmpDir: string, blobs: BlobStore, pending?: PendingSync) {
     this.dir = join(root, 'layers');
     this.#tmp = tmpDir;
     this.#blobs = blobs;
+    this.#pending = pending;
   }
 
   layerDir(diffId: Digest): string {
@@ -97,10 +102,11 @@ export class LayerStore {
   }
 
   // Not fsynced: a layer's directory is not fsynced file by file either. Whatever names a layer
-  // durably (a build's cache records, a tag) is written after one sync of the store's filesystem
-  // (Store.sync: build, pull, load), which covers the directory and this record alike.
+  // durably (a build's cache records, a tag) is written after one sync (Store.sync: pull, load;
+  // Store.syncWritten: build), which covers the directory and this record alike (pending-sync.ts).
   async #writeInfo(info: LayerInfo): Promise<void> {
     await writeFileAtomic(this.#infoPath(info.diffId), JSON.stringify(info, null, 1), this.#tmp, 0o644, { durable: false });
+    this.#pending?.file(this.#infoPath(info.diffId));
   }
 
   /** Records that `blob` holds the layer (idempotent). */
@@ -203,6 +209,7 @@ export class LayerStore {
       }
       await rm(this.layerDir(r.diffId), { recursive: true, force: true }); // no record under the lock: debris from a crash
       await rename(work, this.layerDir(r.diffId));
+      this.#pending?.everything(); // an unpacked layer: thousands of files, one syncfs
       await this.#writeInfo({ diffId: r.diffId, size: r.tarSize, unpackedSize: r.unpackedSize, blobs, linkedFrom: [] });
     });
   }
@@ -221,7 +228,10 @@ export class LayerStore {
         return;
       }
       // One short O_APPEND write per source layer: concurrent writers never interleave within a line.
-      for (const src of new Set(linkedFrom)) await appendFile(this.#linksPath(src), `${digestHex(diffId)}\n`);
+      for (const src of new Set(linkedFrom)) {
+        await appendFile(this.#linksPath(src), `${digestHex(diffId)}\n`);
+        this.#pending?.file(this.#linksPath(src));
+      }
       await rm(this.layerDir(diffId), { recursive: true, force: true });
       try {
         await rename(dir, this.layerDir(diffId));
@@ -231,6 +241,7 @@ export class LayerStore {
           cause: e, hint: code === 'EXDEV' ? 'the directory must be on the same filesystem as the store root' : undefined,
         });
       }
+      this.#pending?.tree(this.layerDir(diffId));
       const existing = await this.#blobs.has(diffId);
       await this.#writeInfo({ diffId, size, blobs: existing ? [{ mediaType: MediaType.ociLayer, digest: diffId, size }] : [], linkedFrom: [...new Set(linkedFrom)] });
     });

@@ -14,6 +14,7 @@ import { LayerStore, type LayerInfo } from './layer-store.js';
 import { StoreLock } from './lock.js';
 import { refOf, TagIndex } from './tags.js';
 import { runHelper } from '../util/helper-shell.js';
+import { fsyncPaths, PendingSync, type SyncPlan } from './pending-sync.js';
 
 export type { LayerInfo, PruneResult };
 
@@ -66,12 +67,14 @@ export class Store {
   readonly #cache: CacheRecords;
   readonly #lock: StoreLock;
   readonly tmpDir: string;
+  /** Unsynced writes since the last sync (pending-sync.ts). */
+  readonly #pending = new PendingSync();
 
   private constructor(root: string) {
     this.root = root;
     this.tmpDir = join(root, 'tmp');
-    this.blobs = new BlobStore(root, this.tmpDir);
-    this.layers = new LayerStore(root, this.tmpDir, this.blobs);
+    this.blobs = new BlobStore(root, this.tmpDir, this.#pending);
+    this.layers = new LayerStore(root, this.tmpDir, this.blobs, this.#pending);
     this.#tags = new TagIndex(root, this.tmpDir);
     this.#cache = new CacheRecords(root, this.tmpDir);
     this.#lock = new StoreLock(join(root, 'lock'));
@@ -275,6 +278,41 @@ export class Store {
    * cache records and tags may point at the new layers.
    */
   async sync(): Promise<void> {
+    const plan = this.#pending.take();
+    try {
+      await this.#syncFilesystem();
+    } catch (e) {
+      this.#pending.restore(plan);
+      throw e;
+    }
+  }
+
+  /** What the next syncWritten would cover (nothing is taken). */
+  pendingWrites(): SyncPlan {
+    const plan = this.#pending.take();
+    this.#pending.restore(plan);
+    return plan;
+  }
+
+  /**
+   * Makes what the store wrote unsynced since the last sync durable: an fsync
+   * of each of those files and directories when they are few (a build's
+   * small step layers, its config and manifest), else one sync of the whole
+   * filesystem (pending-sync.ts says why).
+   */
+  async syncWritten(): Promise<void> {
+    const plan = this.#pending.take();
+    try {
+      if (plan.kind === 'filesystem') await this.#syncFilesystem();
+      else if (plan.kind === 'paths') await fsyncPaths(plan.files, plan.dirs);
+    } catch (e) {
+      this.#pending.restore(plan);
+      if (e instanceof StagecraftError) throw e;
+      throw new StagecraftError('STORE', `cannot sync the store (${this.root}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async #syncFilesystem(): Promise<void> {
     const r = await runHelper('sync', ['-f', this.root]);
     if (r.code !== 0) throw new StagecraftError('STORE', `cannot sync the store's filesystem (${this.root}): ${r.stderr.trim() || `sync exited ${r.code}`}`);
   }
