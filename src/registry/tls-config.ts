@@ -14,7 +14,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../errors.js';
-import { caOption } from './extra-ca.js';
 
 export const DEFAULT_CERTS_DIR = '/etc/docker/certs.d';
 
@@ -69,11 +68,6 @@ export async function readHostTls(certsDir: string, host: string): Promise<HostT
   }
   if (ca.length === 0 && clientCerts.length === 0) return undefined;
   return { ca, clientCerts };
-}
-
-/** The `ca` list for node's TLS: the system roots (and NODE_EXTRA_CA_CERTS) plus the host's own CAs. */
-export function trustedCas(tls: HostTls): string[] | undefined {
-  return caOption(tls.ca);
 }
 
 const TLS_VERIFY_CODES = new Set([

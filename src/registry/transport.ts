@@ -14,7 +14,7 @@ import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import { isRetryableNetworkError, isRetryableStatus, parseErrorBody, RegistryError } from './registry-error.js';
 import { requestToken, type CachedAuth } from './token.js';
 import { caOption } from './extra-ca.js';
-import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls, trustedCas } from './tls-config.js';
+import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls } from './tls-config.js';
 import type { Credentials, CredentialsProvider } from './types.js';
 import { builtin } from './builtin.js';
 
@@ -177,7 +177,7 @@ export class Transport {
         if (!mode.tls) return { scheme: 'https', agent: this.#https, probing: false, customCa: false };
         const first = mode.tls.clientCerts[0];
         const agent = new (builtin('node:https').Agent)({
-          keepAlive: true, maxSockets: 16, ca: trustedCas(mode.tls),
+          keepAlive: true, maxSockets: 16, ca: caOption(mode.tls.ca),
           ...(first ? { cert: first.cert, key: first.key } : {}),
         });
         this.#agents.push(agent);

@@ -79,11 +79,16 @@ export class PendingSync {
     this.#dirs.clear();
   }
 
-  /** What the next sync must cover, and forget it (put it back with `restore` when the sync fails). */
-  take(): SyncPlan {
-    const plan: SyncPlan = this.#everything ? { kind: 'filesystem' }
+  /** What the next sync must cover. */
+  plan(): SyncPlan {
+    return this.#everything ? { kind: 'filesystem' }
       : this.#files.size + this.#dirs.size === 0 ? { kind: 'nothing' }
       : { kind: 'paths', files: [...this.#files], dirs: [...this.#dirs] };
+  }
+
+  /** plan(), and forget it (put it back with `restore` when the sync fails). */
+  take(): SyncPlan {
+    const plan = this.plan();
     this.#everything = false;
     this.#files = new Set();
     this.#dirs = new Set();

@@ -289,9 +289,7 @@ export class Store {
 
   /** What the next syncWritten would cover (nothing is taken). */
   pendingWrites(): SyncPlan {
-    const plan = this.#pending.take();
-    this.#pending.restore(plan);
-    return plan;
+    return this.#pending.plan();
   }
 
   /**
