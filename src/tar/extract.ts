@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writevSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, symlinkSync, utimesSync, writevSync, type Stats } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,6 +73,30 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0):
 
 // Metadata calls are synchronous on purpose: they are page-cache fast, and a
 // thread-pool round trip per call made extraction ~6x slower than GNU tar.
+// Each one still costs kernel time (tens of µs per call on the build VM, where
+// creating a file was most of a pull's system time), so an entry makes only the
+// calls that change something: the create is tried first and an existing path
+// is looked at only when it fails with EEXIST; a file or directory this
+// extraction creates is already owned by the process's uid and gid (no parent
+// here is setgid), so it is chowned only to another owner; its mode is given to
+// open/mkdir and set again only when the umask or a special bit needs it.
+
+function isEexist(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'EEXIST';
+}
+
+/**
+ * The process umask, read from /proc without changing it (process.umask()
+ * sets it to 0 and back, and a file created meanwhile on another thread would
+ * get the wrong mode). Unknown: every mode counts as needing a chmod.
+ */
+function currentUmask(): number {
+  let status = '';
+  try { status = readFileSync('/proc/self/status', 'utf8'); } catch { /* not Linux */ }
+  const m = /^Umask:\s*([0-7]+)$/m.exec(status);
+  return m ? parseInt(m[1]!, 8) : 0o777;
+}
+
 function existing(path: string): Stats | undefined {
   try { return lstatSync(path); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -113,8 +137,17 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   hash.on('error', () => undefined);
   const tarBytes = stream.pipe(hash);
   await mkdir(dest, { recursive: true });
+  const destSetgid = (lstatSync(dest).mode & 0o2000) !== 0;
 
   const knownDirs = new Set<string>(['']);
+  // Who owns what this extraction creates, and which modes open/mkdir give as they are.
+  const self = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
+  const umask = currentUmask();
+  const exactMode = (mode: number): boolean => (mode & ~0o777) === 0 && (mode & umask) === 0;
+  // A setgid destination would hand its group to what is created in it: then every entry is chowned.
+  const ownedAsCreated = (uid: number, gid: number): boolean => uid === self.uid && gid === self.gid && !destSetgid;
+  /** Directories this extraction made with their final owner and mode (their end-of-run chown and chmod are skipped). */
+  const createdExact = new Map<string, TarHeader>();
   const dirMeta = new Map<string, TarHeader>();
   const xattrs: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
   const opaque = new Set<string>();
@@ -130,7 +163,11 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       cur = cur === '' ? parts[i]! : `${cur}/${parts[i]}`;
       if (knownDirs.has(cur)) continue;
       const st = existing(abs(cur));
-      if (!st) mkdirSync(abs(cur), { mode: 0o755 });
+      if (!st) {
+        // A parent the layer has no entry for is 0755 (as containerd and Docker make it), whatever the umask.
+        mkdirSync(abs(cur), { mode: 0o755 });
+        if ((umask & 0o755) !== 0) chmodSync(abs(cur), 0o755);
+      }
       else if (st.isSymbolicLink()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} would be written through the symlink ${JSON.stringify(cur)} (symlink escape)`);
       else if (!st.isDirectory()) throw new UnsafeLayerError(`layer entry ${JSON.stringify(rel)} needs ${JSON.stringify(cur)} to be a directory, but the layer made it a file`);
       knownDirs.add(cur);
@@ -143,7 +180,10 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
     if (!st) return;
     if (keepDir && st.isDirectory()) return;
     await rm(abs(rel), { recursive: true, force: true });
-    for (const d of knownDirs) if (d === rel || d.startsWith(`${rel}/`)) knownDirs.delete(d);
+    const gone = (d: string): boolean => d === rel || d.startsWith(`${rel}/`);
+    for (const d of knownDirs) if (gone(d)) knownDirs.delete(d);
+    // A directory that is gone keeps no metadata to apply at the end (it would land on what replaced it).
+    for (const d of dirMeta.keys()) if (gone(d)) { dirMeta.delete(d); createdExact.delete(d); }
   }
 
   // One iterator over the tar bytes, shared by the reader and the final drain;
@@ -185,15 +225,36 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
     const p = abs(rel);
     switch (h.type) {
       case 'dir': {
-        await replace(rel, true);
-        if (!existing(p)) mkdirSync(p, { mode: 0o700 });
+        // Made with its final mode when open permissions allow it (root writes into it either way);
+        // a mode with special bits is set at the end, after the children, as before.
+        // (Not a mode that would keep a process without root from writing the children.)
+        const exact = exactMode(h.mode) && ownedAsCreated(h.uid, h.gid) && (self.uid === 0 || (h.mode & 0o300) === 0o300);
+        let made = false;
+        try {
+          mkdirSync(p, { mode: exact ? h.mode : 0o700 });
+          made = true;
+        } catch (e) {
+          if (!isEexist(e)) throw e;
+          await replace(rel, true);
+          if (!existing(p)) { mkdirSync(p, { mode: exact ? h.mode : 0o700 }); made = true; }
+        }
+        if (made && exact) createdExact.set(rel, h);
+        else createdExact.delete(rel);
         knownDirs.add(rel);
         dirMeta.set(rel, h);
         break;
       }
       case 'file': {
-        await replace(rel, false);
-        const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+        const exact = exactMode(h.mode);
+        let fd: number;
+        try {
+          fd = openSync(p, flags, exact ? h.mode : 0o600);
+        } catch (e) {
+          if (!isEexist(e)) throw e;
+          await replace(rel, false);
+          fd = openSync(p, flags, exact ? h.mode : 0o600);
+        }
         try {
           // Batch writes (~1 MiB) to keep the syscall count low.
           let pending: Buffer[] = [];
@@ -204,8 +265,10 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
             if (pendingBytes >= 1 << 20) { writeAll(fd, pending); pending = []; pendingBytes = 0; }
           }
           if (pending.length) writeAll(fd, pending);
-          fchownSync(fd, h.uid, h.gid);
-          fchmodSync(fd, h.mode);
+          // chown clears setuid and setgid, so the mode comes after it.
+          if (!ownedAsCreated(h.uid, h.gid)) fchownSync(fd, h.uid, h.gid);
+          if (!exact || !ownedAsCreated(h.uid, h.gid)) fchmodSync(fd, h.mode);
+          futimesSync(fd, h.mtime, h.mtime); // (the xattrs written at the end leave mtime alone)
         } finally {
           closeSync(fd);
         }
@@ -213,9 +276,14 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
         break;
       }
       case 'symlink': {
-        await replace(rel, false);
-        symlinkSync(h.linkname ?? '', p);
-        lchownSync(p, h.uid, h.gid);
+        try {
+          symlinkSync(h.linkname ?? '', p);
+        } catch (e) {
+          if (!isEexist(e)) throw e;
+          await replace(rel, false);
+          symlinkSync(h.linkname ?? '', p);
+        }
+        if (!ownedAsCreated(h.uid, h.gid)) lchownSync(p, h.uid, h.gid);
         break;
       }
       case 'hardlink': {
@@ -243,7 +311,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       const x = Object.fromEntries(Object.entries(h.xattrs).filter(([k]) => allowedXattr(k)));
       if (Object.keys(x).length) xattrs.push({ path: p, xattrs: x });
     }
-    if (h.type !== 'dir') lutimesSync(p, h.mtime, h.mtime);
+    if (h.type !== 'dir' && h.type !== 'file') lutimesSync(p, h.mtime, h.mtime);
   }
 
   } catch (e) {
@@ -262,8 +330,10 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   const dirs = [...dirMeta.keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const d of dirs) {
     const h = dirMeta.get(d)!;
-    chownSync(abs(d), h.uid, h.gid);
-    chmodSync(abs(d), h.mode);
+    if (createdExact.get(d) !== h) {
+      chownSync(abs(d), h.uid, h.gid);
+      chmodSync(abs(d), h.mode);
+    }
     utimesSync(abs(d), h.mtime, h.mtime);
   }
   // drain anything after the end-of-archive marker so the digest covers the whole blob
