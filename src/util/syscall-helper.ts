@@ -38,8 +38,8 @@ const SYSCALLS: Record<string, readonly [number, number, number, number, number]
   arm64: [40, 39, 12, 9, 267],
 };
 
+// No `use strict; use warnings;` in the script: loading them is ~2.5 ms of the helper's start on the build VM.
 const SCRIPT = String.raw`
-use strict; use warnings;
 my ($NR_mount, $NR_umount2, $NR_llistxattr, $NR_lgetxattr, $NR_syncfs) = @ARGV;
 binmode STDIN; binmode STDOUT; $| = 1;
 my $lbuf = "\0" x 65536;
