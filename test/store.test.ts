@@ -8,6 +8,7 @@ import { gzipSync, gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { sha256, MediaType, type Digest, type ImageConfig } from '../src/oci/index.js';
 import type { BlobSink } from '../src/registry/types.js';
+import { VerifyingStream } from '../src/registry/verify.js';
 import { Store } from '../src/store/index.js';
 import { tarChunks, type TarWriteEntry } from '../src/tar/index.js';
 import { StagecraftError } from '../src/errors.js';
@@ -63,6 +64,35 @@ describe('store: blobs', () => {
     assert.equal(await store.has(sha256(good)), false);
     assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')), []);
     assert.deepEqual(readdirSync(store.tmpDir), [], 'no scratch debris');
+  });
+
+  it('a download that checks itself (VerifyingStream) is stored without a second hash, and a corrupt one is not stored', async () => {
+    const store = await Store.open(newRoot());
+    const tar = await tarOf({ 'etc/hello': 'hi\n' });
+    const gz = gzipSync(tar);
+    const desc = { mediaType: MediaType.ociLayerGzip, digest: sha256(gz), size: gz.length };
+    const verifying = (bytes: Buffer): VerifyingStream => Readable.from([bytes]).pipe(new VerifyingStream(desc.digest, desc.size, 'layer'));
+    // Trusted, not re-hashed: a stream that claims to check itself for desc is stored as desc.
+    const claims = Object.assign(Readable.from([Buffer.from('not the layer')]), { verifies: { digest: desc.digest, size: 13 } });
+    assert.deepEqual(await store.put({ digest: desc.digest, size: 13 }, claims), { digest: desc.digest, size: 13 });
+    await store.blobs.remove(desc.digest);
+    const corrupt = Buffer.from(gz);
+    corrupt[corrupt.length >> 1]! ^= 0xff;
+    for (const put of [
+      () => store.put(desc, verifying(corrupt)),
+      () => store.putAndUnpackLayer(desc, verifying(corrupt), { expectedDiffId: sha256(tar) }),
+    ]) {
+      await assert.rejects(put(), (e: Error & { code?: string }) => e.code === 'DIGEST' || /digest|unpack|invalid|incorrect/i.test(e.message));
+      assert.equal(await store.has(desc.digest), false, 'nothing stored under the digest');
+      assert.equal(await store.hasLayer(sha256(tar)), false);
+    }
+    // A truncated download (fewer bytes than the descriptor) is refused by the stream itself.
+    await assert.rejects(store.put(desc, verifying(gz.subarray(0, gz.length - 3))), isCode('DIGEST'));
+    assert.equal(await store.has(desc.digest), false);
+    // The real bytes: stored, unpacked, and the layer's diffId checked as before.
+    assert.deepEqual(await store.putAndUnpackLayer(desc, verifying(gz), { expectedDiffId: sha256(tar) }), { diffId: sha256(tar), size: tar.length });
+    assert.equal(sha256(readFileSync(store.path(desc.digest))), desc.digest);
+    assert.equal(readFileSync(join(store.layerDir(sha256(tar)), 'etc/hello'), 'utf8'), 'hi\n');
   });
 
   it('detects a blob corrupted on disk', async () => {

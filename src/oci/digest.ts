@@ -74,3 +74,19 @@ export class HashingStream extends Transform {
     return this.#result;
   }
 }
+
+/**
+ * A stream that checks its own bytes: it ends only when they are exactly
+ * `verifies` (digest and size), and errors otherwise, so a reader that stores
+ * what it read only after a clean end need not hash it again (the registry's
+ * VerifyingStream; the blob store skips its own SHA-256 for such a body).
+ */
+export interface SelfVerifying {
+  readonly verifies: { readonly digest: string; readonly size: number | undefined };
+}
+
+/** Whether `body` ends only when it is exactly `desc` (see SelfVerifying). */
+export function verifiesAs(body: unknown, desc: { digest: string; size: number }): boolean {
+  const v = (body as Partial<SelfVerifying> | null | undefined)?.verifies;
+  return v !== undefined && v.digest === desc.digest && v.size === desc.size;
+}

@@ -4,6 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { StagecraftError } from '../errors.js';
+import type { SelfVerifying } from '../oci/digest.js';
 
 const ALGORITHMS: Record<string, string> = { sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
 
@@ -24,7 +25,8 @@ export function digestLike(like: string, data: Uint8Array): string {
  * `size` long or do not hash to `digest`; it fails as soon as more than `size`
  * bytes arrive, so a lying server cannot stream forever.
  */
-export class VerifyingStream extends Transform {
+export class VerifyingStream extends Transform implements SelfVerifying {
+  readonly verifies: SelfVerifying['verifies'];
   readonly #digest: string;
   readonly #size: number | undefined;
   readonly #hash: Hash;
@@ -38,6 +40,7 @@ export class VerifyingStream extends Transform {
     this.#size = size;
     this.#hash = hasherFor(digest);
     this.#what = what;
+    this.verifies = { digest, size };
   }
 
   get bytes(): number {

@@ -183,7 +183,8 @@ export class LayerStore {
       // The blob failing stops everything. The unpacking failing lets the download finish into
       // the blob store alone (bounded by the blob's size): a corrupt download then reports its
       // digest, as without the unpacking, rather than whatever the bad bytes did to gunzip or tar.
-      const stored = this.#blobs.put(desc, toBlob, { durable }).catch((e: unknown) => { stopAll(e); throw e; });
+      // toBlob ends only when body does: a self-verifying body (a registry download) vouches for it.
+      const stored = this.#blobs.put(desc, toBlob, { durable, verifiedBy: body }).catch((e: unknown) => { stopAll(e); throw e; });
       const unpacked = extractLayer(toTar, work, extract).catch((e: unknown) => {
         body.unpipe(toTar);
         toTar.resume();
