@@ -49,10 +49,7 @@ export class BlobStore {
    * Stores a blob. With a descriptor, the content must match its digest and
    * size or nothing is kept and a DIGEST error is thrown. `durable: false`
    * skips the fsync, for a caller that syncs the store's filesystem before
-   * anything names the blob (a pull syncs before it tags).
-   */
-  /**
-   * Stores `body` as a blob, checked against `desc` when given. A body that
+   * anything names the blob (a pull syncs before it tags). A body that
    * checks itself (SelfVerifying: the registry's download) is not hashed
    * again; neither is one the caller vouches for with `verifiedBy`, a
    * self-verifying stream whose bytes `body` carries (a tee of the download).
