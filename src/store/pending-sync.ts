@@ -7,7 +7,9 @@
  * programs' included. A one-file incremental rebuild that took 0.22 s on
  * the build VM took 0.44 s right after another program wrote 300 MB (a
  * whole-filesystem sync then waited ~280 ms for that program's data), while
- * fsyncing 10 small files and their directory took ~4 ms either way. Large
+ * fsyncing 10 small files and their directory took ~4 ms when that program
+ * had written new files (not when it had overwritten one in place: then the
+ * fsync waited ~0.18 s too; docs/performance.md, third pass). Large
  * writes (a pulled or unpacked layer, a step that created many files) still
  * get one syncfs, which is cheaper than thousands of fsyncs.
  *

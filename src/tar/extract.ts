@@ -147,7 +147,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   // A setgid destination would hand its group to what is created in it: then every entry is chowned.
   const ownedAsCreated = (uid: number, gid: number): boolean => uid === self.uid && gid === self.gid && !destSetgid;
   /** Directories this extraction made with their final owner and mode (their end-of-run chown and chmod are skipped). */
-  const createdExact = new Map<string, TarHeader>();
+  const createdExact = new Set<string>();
   const dirMeta = new Map<string, TarHeader>();
   const xattrs: Array<{ path: string; xattrs: Record<string, Uint8Array> }> = [];
   const opaque = new Set<string>();
@@ -229,16 +229,17 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
         // a mode with special bits is set at the end, after the children, as before.
         // (Not a mode that would keep a process without root from writing the children.)
         const exact = exactMode(h.mode) && ownedAsCreated(h.uid, h.gid) && (self.uid === 0 || (h.mode & 0o300) === 0o300);
+        const mode = exact ? h.mode : 0o700;
         let made = false;
         try {
-          mkdirSync(p, { mode: exact ? h.mode : 0o700 });
+          mkdirSync(p, { mode });
           made = true;
         } catch (e) {
           if (!isEexist(e)) throw e;
           await replace(rel, true);
-          if (!existing(p)) { mkdirSync(p, { mode: exact ? h.mode : 0o700 }); made = true; }
+          if (!existing(p)) { mkdirSync(p, { mode }); made = true; }
         }
-        if (made && exact) createdExact.set(rel, h);
+        if (made && exact) createdExact.add(rel);
         else createdExact.delete(rel);
         knownDirs.add(rel);
         dirMeta.set(rel, h);
@@ -247,6 +248,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
       case 'file': {
         const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
         const exact = exactMode(h.mode);
+        const owned = ownedAsCreated(h.uid, h.gid);
         let fd: number;
         try {
           fd = openSync(p, flags, exact ? h.mode : 0o600);
@@ -266,8 +268,8 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
           }
           if (pending.length) writeAll(fd, pending);
           // chown clears setuid and setgid, so the mode comes after it.
-          if (!ownedAsCreated(h.uid, h.gid)) fchownSync(fd, h.uid, h.gid);
-          if (!exact || !ownedAsCreated(h.uid, h.gid)) fchmodSync(fd, h.mode);
+          if (!owned) fchownSync(fd, h.uid, h.gid);
+          if (!exact || !owned) fchmodSync(fd, h.mode);
           futimesSync(fd, h.mtime, h.mtime); // (the xattrs written at the end leave mtime alone)
         } finally {
           closeSync(fd);
@@ -330,7 +332,7 @@ export async function extractLayer(src: AsyncIterable<Uint8Array>, dest: string,
   const dirs = [...dirMeta.keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const d of dirs) {
     const h = dirMeta.get(d)!;
-    if (createdExact.get(d) !== h) {
+    if (!createdExact.has(d)) {
       chownSync(abs(d), h.uid, h.gid);
       chmodSync(abs(d), h.mode);
     }
