@@ -299,3 +299,24 @@ describe('store: locking', () => {
     assert.equal(existsSync(join(store.root, 'lock')), false);
   });
 });
+
+describe('store: scratch removal', () => {
+  it('discard removes directories in the background and discarded() waits for every one, also those started meanwhile', async () => {
+    const store = await Store.open(newRoot());
+    const dirs = [0, 1, 2].map((i) => {
+      const d = join(store.tmpDir, `step-${i}`);
+      mkdirSync(join(d, 'work', 'work', 'deep'), { recursive: true });
+      writeFileSync(join(d, 'work', 'work', 'deep', 'f'), 'x');
+      return d;
+    });
+    store.discard(dirs[0]!);
+    store.discard(join(store.tmpDir, 'never-made')); // a missing directory is no error
+    const waiting = store.discarded();
+    store.discard(dirs[1]!); // started after discarded() was called: still waited for
+    await waiting;
+    assert.equal(existsSync(dirs[0]!), false);
+    assert.equal(existsSync(dirs[1]!), false);
+    assert.equal(existsSync(dirs[2]!), true, 'a directory not discarded stays');
+    await store.discarded(); // nothing pending: returns at once
+  });
+});

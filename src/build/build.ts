@@ -220,8 +220,11 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     });
   } catch (e) {
     await flushRecords().catch(() => undefined);
+    await store.discarded();
     throw e;
   }
+  // The steps' scratch directories go while the image is written (Store.discard).
+  const discarded = store.discarded();
 
   const target = results.get(`stage:${graph.target}`) as StageOutput;
   const config = imageConfig(target, platform, buildTime);
@@ -230,6 +233,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   // with the new layers (before the cache records and the tags name any of them).
   const image = await store.writeImageDeferred({ config, layers: layerDescs });
   await flushRecords(image.wrote);
+  await discarded;
   const manifestDigest = image.digest;
   const resolvedImage = await store.resolve(manifestDigest);
   const tags: string[] = [];

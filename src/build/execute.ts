@@ -3,7 +3,7 @@
  * WORKDIR's mkdir. Each works on an overlay of the stage's layers with a fresh
  * upper directory, which then becomes the step's layer (commit.ts).
  */
-import { lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lchown, lstat, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError, type SourceRange } from '../errors.js';
 import type { BuildContext } from '../context/build-context.js';
@@ -137,7 +137,7 @@ export async function executeRun(
     return { ...committed, copiedBytes: 0 };
   } finally {
     await prepared.release();
-    await rm(dir, { recursive: true, force: true });
+    ctx.store.discard(dir); // in the background; the build waits for it before it ends
   }
 }
 
@@ -247,7 +247,7 @@ export async function executeCopy(
     return { ...committed, copiedBytes: stats.bytes };
   } finally {
     for (const m of mounts.reverse()) await m.unmount().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    ctx.store.discard(dir); // in the background; the build waits for it before it ends
   }
 }
 
@@ -295,6 +295,6 @@ export async function executeMkdir(
     return { ...committed, copiedBytes: 0 };
   } finally {
     await mount?.unmount().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    ctx.store.discard(dir); // in the background; the build waits for it before it ends
   }
 }
