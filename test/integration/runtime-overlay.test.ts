@@ -14,7 +14,7 @@ import { assertNothingMounted, rootSkipReason, tempDir } from './runtime-fixture
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 10;
+const TOTAL = 11;
 
 describe('overlay mounts', { skip }, () => {
   let base: string;
@@ -55,6 +55,33 @@ describe('overlay mounts', { skip }, () => {
     const wh = await fs.lstat(path.join(upper, 'only-7'));
     assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
     assert.equal(await fs.readFile(path.join(lowers[0]!, 'shared'), 'utf8'), 'layer 0', 'lower untouched');
+    passed++;
+  });
+
+  it('layer, upper and work dirs whose paths hold characters the mount options treat specially (, : = \\) mount through the symlink dir; plain ones leave no scratch behind', async () => {
+    const odd = path.join(base, 'odd,dir:with=specials\\x');
+    const lowers = ['l1', 'l2'].map((n) => path.join(odd, n));
+    for (const [i, d] of lowers.entries()) {
+      await fs.mkdir(d, { recursive: true });
+      await fs.writeFile(path.join(d, 'f'), `layer ${i}`);
+    }
+    const upper = path.join(odd, 'upper');
+    await withOverlay({ lowerDirs: lowers, upperDir: upper, workDir: path.join(odd, 'work'), target: path.join(base, 'merged-odd') }, async (m) => {
+      assert.equal(await fs.readFile(path.join(m.target, 'f'), 'utf8'), 'layer 0');
+      await fs.writeFile(path.join(m.target, 'g'), 'new');
+    });
+    assert.equal(await fs.readFile(path.join(upper, 'g'), 'utf8'), 'new');
+    // Plain paths are named in the options as they are: no stagecraft-ovl-* scratch dir is made for them.
+    const tmp = (await import('node:os')).tmpdir();
+    const scratchBefore = (await fs.readdir(tmp)).filter((n) => n.startsWith('stagecraft-ovl-')).sort();
+    const plain = path.join(base, 'plain');
+    await fs.mkdir(path.join(plain, 'l'), { recursive: true });
+    await withOverlay({ lowerDirs: [path.join(plain, 'l')], upperDir: path.join(plain, 'u'), workDir: path.join(plain, 'w'), target: path.join(plain, 'm') }, async (m) => {
+      const during = (await fs.readdir(tmp)).filter((n) => n.startsWith('stagecraft-ovl-')).sort();
+      assert.deepEqual(during, scratchBefore);
+      await fs.writeFile(path.join(m.target, 'h'), 'x');
+    });
+    assert.equal(await fs.readFile(path.join(plain, 'u', 'h'), 'utf8'), 'x');
     passed++;
   });
 
