@@ -66,6 +66,7 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     }
     const secrets = (o.secret ?? []).map(parseSecretFlag);
     const ssh = (o.ssh ?? []).map(parseSshFlag);
+    if (!o.cache) (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = 'no-cache';
     const result = await build({
       context,
       dockerfile: o.file,
@@ -83,7 +84,12 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       ssh,
       runtime: o.runtime as RuntimeName | undefined,
       jobs,
-      onEvent: renderer.sink,
+      onEvent: (e) => {
+        // What kind of build this is, for bin/stagecraft.cjs's choice of V8 code cache: one that pulled
+        // or ran --no-cache compiles other functions than the rebuilds whose latency matters.
+        if (e.type === 'resolve-done' && e.pulledBytes > 0) (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = 'pulled';
+        renderer.sink(e);
+      },
       signal: controller.signal,
     });
     renderer.close();

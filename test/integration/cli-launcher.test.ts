@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, symlink, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, stat, symlink, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,46 @@ describe('bin/stagecraft', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `${version}\n`);
     assert.equal(r.stderr, '');
+  });
+
+  it('keeps the V8 code cache of the preferred kind of build: one that pulled nothing and used the cache, over --no-cache, over one that pulled', async () => {
+    // A stand-in bundle beside a copy of the launcher: it says what kind of build ran, as the build command does.
+    const root = join(work, 'code-cache');
+    await mkdir(join(root, 'bin'), { recursive: true });
+    await mkdir(join(root, 'dist'), { recursive: true });
+    await copyFile(CJS, join(root, 'bin', 'stagecraft.cjs'));
+    await writeFile(join(root, 'dist', 'cli.cjs'), `exports.main = (argv) => {
+      const k = Symbol.for('stagecraft.codeCacheRun');
+      if (argv.includes('--pulled')) globalThis[k] = 'pulled';
+      else if (argv.includes('--no-cache')) globalThis[k] = 'no-cache';
+      process.stdout.write('ran ' + argv.slice(2).join(' ') + '\\n');
+    };\n`);
+    const cache = join(root, 'dist', 'cli.cjs.build.cache');
+    const run = async (...args: string[]): Promise<{ from: string; ino: number }> => {
+      const env = envWith({});
+      delete env.STAGECRAFT_FROM_SOURCE;
+      const r = await runCommand(process.execPath, [join(root, 'bin', 'stagecraft.cjs'), ...args], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `ran ${args.join(' ')}\n`);
+      return { from: await readFile(`${cache}.from`, 'utf8'), ino: (await stat(cache)).ino };
+    };
+    const first = await run('build', '--pulled');
+    assert.equal(first.from, 'pulled', 'the first run writes the cache and says who wrote it');
+    const noCache = await run('build', '--no-cache');
+    assert.equal(noCache.from, 'no-cache');
+    assert.notEqual(noCache.ino, first.ino, 'a --no-cache build replaces a cold build\'s cache');
+    const pulledAgain = await run('build', '--pulled');
+    assert.deepEqual(pulledAgain, noCache, 'a build that pulled does not replace it');
+    const warm = await run('build');
+    assert.equal(warm.from, 'warm');
+    assert.notEqual(warm.ino, noCache.ino, 'a build that pulled nothing replaces a --no-cache build\'s cache');
+    assert.deepEqual(await run('build', '--no-cache'), warm, 'and nothing replaces it after that');
+    assert.deepEqual(await run('build'), warm);
+    // Other commands have a cache of their own, with no kind.
+    const other = await runCommand(process.execPath, [join(root, 'bin', 'stagecraft.cjs'), 'images'], { env: (() => { const e = envWith({}); delete e.STAGECRAFT_FROM_SOURCE; return e; })() });
+    assert.equal(other.code, 0, other.stderr);
+    assert.ok((await stat(join(root, 'dist', 'cli.cjs.other.cache'))).size > 0);
+    assert.deepEqual(await run('build'), warm);
   });
 
   it('ADD of an https URL trusts the CA that NODE_EXTRA_CA_CERTS names, and only then', { skip: buildSkipReason() }, async () => {
