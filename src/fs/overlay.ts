@@ -88,7 +88,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
   // Overlay needs at least one lower, and two when there is no upper (a read-only
   // mount of an empty stage gets two distinct empty lowers, made in the scratch dir).
   const minimum = readonly ? 2 : 1;
-  if (lowers.length + (lowers.length < minimum ? minimum - lowers.length : 0) > MAX_LOWER_LAYERS) {
+  if (Math.max(lowers.length, minimum) > MAX_LOWER_LAYERS) {
     throw new StagecraftError('UNSUPPORTED', `the image has ${lowers.length} layers; overlay stacks at most ${MAX_LOWER_LAYERS}`, {
       hint: 'squash the base image or use fewer layers',
     });
