@@ -32,31 +32,31 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   let cachedData;
   try { cachedData = readFileSync(cachePath); } catch { /* first run */ }
   const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-  const script = new Script(wrapper, { filename: bundled, cachedData });
-  // A cache holds the functions compiled by the run that wrote it; others compile lazily when used.
-  // A build that pulled images (a cold one) or ran --no-cache runs other code than the rebuilds
-  // whose latency matters: with the cache a cold build wrote, a no-op rebuild took 26 ms longer on
-  // the build VM (median of 25: 210 against 184 ms), an incremental one 24 ms. So a cache records the
-  // kind of build that wrote it (`.from`), and a build of a preferred kind writes it again.
-  const RANK = { pulled: 0, 'no-cache': 1, warm: 2 };
+  // A cache holds the functions compiled by the run that wrote it, and loading it costs time in
+  // proportion to its size; other functions compile lazily when used. A build that pulled images (a
+  // cold one) or ran --no-cache runs other code than the rebuilds whose latency matters: with the
+  // cache a cold build wrote, a no-op rebuild took 26 ms longer on the build VM (median of 25: 210
+  // against 184 ms), an incremental one 24 ms. A cache written after loading another one holds both
+  // (878 KB against 643 KB), and a no-op rebuild loading that took 10 ms longer (179 against 169 ms).
+  // So a cache records the kind of build that wrote it (`.from`), and a build without --no-cache does
+  // not load one written by a build that pulled or ran --no-cache: it compiles afresh, once, and
+  // writes a cache of its own.
   const fromPath = `${cachePath}.from`;
-  const runKind = () => globalThis[Symbol.for('stagecraft.codeCacheRun')] ?? 'warm';
-  const writeCache = () => {
-    try {
-      const tmp = `${cachePath}.${process.pid}.tmp`;
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cachePath);
-      if (kind === 'build') writeFileSync(fromPath, runKind());
-    } catch { /* read-only install: run without a cache */ }
-  };
-  if (cachedData === undefined || script.cachedDataRejected) {
+  let from = 'warm';
+  if (kind === 'build' && cachedData !== undefined) {
+    try { from = readFileSync(fromPath, 'utf8'); } catch { /* written before kinds were recorded */ }
+  }
+  const useCache = kind !== 'build' || from === 'warm' || args.includes('--no-cache');
+  const script = new Script(wrapper, { filename: bundled, cachedData: useCache ? cachedData : undefined });
+  if (cachedData === undefined || !useCache || script.cachedDataRejected) {
     // After the command ran, so the functions it compiled lazily are in the cache too.
-    process.once('exit', writeCache);
-  } else if (kind === 'build') {
     process.once('exit', () => {
-      let from = 'warm';
-      try { from = readFileSync(fromPath, 'utf8'); } catch { /* written before kinds were recorded */ }
-      if ((RANK[runKind()] ?? 0) > (RANK[from] ?? 2)) writeCache();
+      try {
+        const tmp = `${cachePath}.${process.pid}.tmp`;
+        writeFileSync(tmp, script.createCachedData());
+        renameSync(tmp, cachePath);
+        if (kind === 'build') writeFileSync(fromPath, globalThis[Symbol.for('stagecraft.codeCacheRun')] ?? 'warm');
+      } catch { /* read-only install: run without a cache */ }
     });
   }
   const mod = { exports: {} };
