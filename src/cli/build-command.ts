@@ -66,7 +66,10 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     }
     const secrets = (o.secret ?? []).map(parseSecretFlag);
     const ssh = (o.ssh ?? []).map(parseSshFlag);
-    if (!o.cache) (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = 'no-cache';
+    // What kind of build this is, for bin/stagecraft.cjs's choice of V8 code cache: one that pulled
+    // or ran --no-cache compiles other functions than the rebuilds whose latency matters.
+    const codeCacheRun = (k: 'pulled' | 'no-cache'): void => { (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = k; };
+    if (!o.cache) codeCacheRun('no-cache');
     const result = await build({
       context,
       dockerfile: o.file,
@@ -85,9 +88,7 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       runtime: o.runtime as RuntimeName | undefined,
       jobs,
       onEvent: (e) => {
-        // What kind of build this is, for bin/stagecraft.cjs's choice of V8 code cache: one that pulled
-        // or ran --no-cache compiles other functions than the rebuilds whose latency matters.
-        if (e.type === 'resolve-done' && e.pulledBytes > 0) (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = 'pulled';
+        if (e.type === 'resolve-done' && e.pulledBytes > 0) codeCacheRun('pulled');
         renderer.sink(e);
       },
       signal: controller.signal,
