@@ -88,7 +88,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
   // Overlay needs at least one lower, and two when there is no upper (a read-only
   // mount of an empty stage gets two distinct empty lowers, made in the scratch dir).
   const minimum = readonly ? 2 : 1;
-  if (Math.max(lowers.length, minimum) > MAX_LOWER_LAYERS) {
+  if (lowers.length > MAX_LOWER_LAYERS) { // (the empty lowers below are only for stacks of fewer than two)
     throw new StagecraftError('UNSUPPORTED', `the image has ${lowers.length} layers; overlay stacks at most ${MAX_LOWER_LAYERS}`, {
       hint: 'squash the base image or use fewer layers',
     });
