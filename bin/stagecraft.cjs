@@ -14,6 +14,12 @@
 if (process.env.STAGECRAFT_EXTRA_CA_CERTS !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
   process.env.NODE_EXTRA_CA_CERTS = process.env.STAGECRAFT_EXTRA_CA_CERTS;
 }
+// bin/stagecraft's prestarted syscall helper is this process's alone (bin/syscall-helper-stub.pl): out of
+// the environment that child processes inherit (runc, tar, a nested stagecraft), into a global that src/util/syscall-helper.ts claims.
+if (process.env.STAGECRAFT_HELPER_SOCKET !== undefined) {
+  globalThis[Symbol.for('stagecraft.helperSocket')] = process.env.STAGECRAFT_HELPER_SOCKET;
+  delete process.env.STAGECRAFT_HELPER_SOCKET;
+}
 const { existsSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 

@@ -18,11 +18,20 @@
  * callers match on (busy, not mounted, unknown filesystem type, permission),
  * and getfattr's `-d -m - -e hex --absolute-names` dump format.
  *
+ * The first helper of a build is usually started before node is: bin/stagecraft
+ * forks bin/syscall-helper-stub.pl, which waits on a root-only unix socket for
+ * this process alone and, once connected, runs the same script over the
+ * socket. Node's spawn of a helper blocks it 10-14 ms and Perl's start-up
+ * takes as long again; the stub does both while node starts. When the socket
+ * is not there or refuses, the request goes to a spawned helper as before.
+ *
  * Protocol: one request line per command, `<id> <op> x<hex> x<hex> ...`
  * (every argument hex-encoded, so no byte needs quoting); one answer,
  * `R <id> <status> <stdout bytes> <stderr bytes>\n` followed by those bytes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { arch } from 'node:os';
 import { findExecutable } from './find-executable.js';
 
@@ -182,27 +191,54 @@ function encode(id: number, r: Request): string {
   return `${id} ${r.op} ${parts.map(hex).join(' ')}\n`;
 }
 
-interface Pending { id: number; resolve: (r: SyscallResult | undefined) => void }
+interface Pending { id: number; req: Request; resolve: (r: SyscallResult | undefined) => void }
+
+/** The two ends of a helper: a spawned Perl's pipes, or the socket of the one bin/stagecraft started. */
+interface Channel {
+  input: Writable;
+  output: Readable;
+  /** What keeps node running while a request is out (ref) and not while the helper idles (unref). */
+  handles: readonly unknown[];
+  kill(): void;
+}
+
+function spawned(perl: string, numbers: readonly number[], die: () => void): Channel {
+  const child = spawn(perl, ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  child.on('error', die);
+  child.on('exit', die);
+  child.stdin!.on('error', die);
+  return { input: child.stdin!, output: child.stdout!, handles: [child, child.stdin, child.stdout], kill: () => child.kill('SIGKILL') };
+}
+
+function connected(path: string, numbers: readonly number[], die: () => void): Channel {
+  const sock = connect(path);
+  sock.on('error', die);
+  sock.on('close', die);
+  // The stub reads its script first (bin/syscall-helper-stub.pl).
+  sock.write(`S ${Buffer.byteLength(SCRIPT)} ${numbers.join(' ')}\n${SCRIPT}`);
+  return { input: sock, output: sock, handles: [sock], kill: () => sock.destroy() };
+}
 
 class SyscallProcess {
-  private readonly child: ChildProcess;
+  private readonly channel: Channel;
   private buf: Buffer = Buffer.alloc(0);
   private current: Pending | undefined;
   dead = false;
+  /** Whether it has answered a request: a prestarted helper that never did hands its request back. */
+  answered = false;
 
-  constructor(perl: string, numbers: readonly number[], private readonly onIdle: (p: SyscallProcess) => void, private readonly onDead: (p: SyscallProcess) => void) {
-    this.child = spawn(perl, ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
-    this.child.on('error', () => this.die());
-    this.child.on('exit', () => this.die());
-    this.child.stdin!.on('error', () => this.die());
-    this.child.stdout!.on('data', (c: Buffer) => this.onData(c));
+  constructor(perl: string, numbers: readonly number[], private readonly onIdle: (p: SyscallProcess) => void,
+    private readonly onDead: (p: SyscallProcess, unanswered: Pending | undefined) => void, readonly socketPath?: string) {
+    const die = () => this.die();
+    this.channel = socketPath !== undefined ? connected(socketPath, numbers, die) : spawned(perl, numbers, die);
+    this.channel.output.on('data', (c: Buffer) => this.onData(c));
     this.setRef(false);
   }
 
-  run(id: number, req: Request, resolve: Pending['resolve']): void {
-    this.current = { id, resolve };
+  run(p: Pending): void {
+    this.current = p;
     this.setRef(true);
-    this.child.stdin!.write(encode(id, req));
+    this.channel.input.write(encode(p.id, p.req));
   }
 
   private onData(c: Buffer): void {
@@ -212,7 +248,7 @@ class SyscallProcess {
     const nl = this.buf.indexOf(10);
     if (nl === -1) return;
     const m = /^R (\d+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString('latin1'));
-    if (!m || Number(m[1]) !== p.id) { this.child.kill('SIGKILL'); this.die(); return; }
+    if (!m || Number(m[1]) !== p.id) { this.channel.kill(); this.die(); return; }
     const outLen = Number(m[3]);
     const errLen = Number(m[4]);
     if (this.buf.length < nl + 1 + outLen + errLen) return;
@@ -220,6 +256,7 @@ class SyscallProcess {
     const stderr = this.buf.subarray(nl + 1 + outLen, nl + 1 + outLen + errLen).toString('utf8');
     this.buf = Buffer.alloc(0);
     this.current = undefined;
+    this.answered = true;
     this.setRef(false);
     p.resolve({ code: Number(m[2]), stdout, stderr });
     this.onIdle(this);
@@ -231,14 +268,11 @@ class SyscallProcess {
     this.setRef(false);
     const p = this.current;
     this.current = undefined;
-    this.onDead(this);
-    // Whether a request in flight was carried out is unknown only for mount/umount, whose
-    // callers check the mount table state by retrying; answer "not served" so the real tool runs.
-    p?.resolve(undefined);
+    this.onDead(this, p);
   }
 
   private setRef(on: boolean): void {
-    for (const h of [this.child, this.child.stdin, this.child.stdout] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+    for (const h of this.channel.handles as Array<{ ref?: () => void; unref?: () => void } | null>) {
       if (on) h?.ref?.(); else h?.unref?.();
     }
   }
@@ -251,36 +285,56 @@ let nextId = 1;
 const idle: SyscallProcess[] = [];
 const all = new Set<SyscallProcess>();
 const queue: Array<{ req: Request; resolve: Pending['resolve'] }> = [];
+/** Where bin/stagecraft's prestarted helper listens, until the first helper is needed. */
+let prestarted: string | undefined;
 
 function available(): boolean {
   if (disabled === undefined) {
     perlPath = findExecutable('perl');
     disabled = process.env.STAGECRAFT_NO_SYSCALL_HELPER === '1' || !perlPath || !SYSCALLS[arch()] || process.getuid?.() !== 0;
+    // Claimed once, by this process: bin/stagecraft.cjs took it out of the environment.
+    const key = Symbol.for('stagecraft.helperSocket');
+    const g = globalThis as Record<symbol, unknown>;
+    if (typeof g[key] === 'string') prestarted = g[key];
+    g[key] = undefined;
   }
   return !disabled;
+}
+
+function onDead(s: SyscallProcess, unanswered: Pending | undefined): void {
+  all.delete(s);
+  const i = idle.indexOf(s);
+  if (i !== -1) idle.splice(i, 1);
+  if (s.socketPath !== undefined && !s.answered) {
+    // The prestarted helper was not there (no perl, no /run, refused): nothing it was sent ran.
+    // Spawn one as if it had never been offered.
+    if (unanswered) queue.unshift({ req: unanswered.req, resolve: unanswered.resolve });
+  } else {
+    // Whether a request in flight was carried out is unknown only for mount/umount, whose
+    // callers check the mount table state by retrying; answer "not served" so the real tool runs.
+    unanswered?.resolve(undefined);
+    if (all.size === 0 && queue.length > 0) {
+      // Perl would not start or keeps dying: stop using it, serve the queue the old way.
+      disabled = true;
+      for (const q of queue.splice(0)) q.resolve(undefined);
+    }
+  }
+  dispatch();
 }
 
 function dispatch(): void {
   while (queue.length > 0) {
     let p = idle.pop();
     if (!p && all.size < MAX_PROCESSES) {
-      p = new SyscallProcess(perlPath!, SYSCALLS[arch()]!, (s) => { if (!s.dead) { idle.push(s); dispatch(); } }, (s) => {
-        all.delete(s);
-        const i = idle.indexOf(s);
-        if (i !== -1) idle.splice(i, 1);
-        if (all.size === 0 && queue.length > 0) {
-          // Perl would not start or keeps dying: stop using it, serve the queue the old way.
-          disabled = true;
-          for (const q of queue.splice(0)) q.resolve(undefined);
-        }
-        dispatch();
-      });
+      const socketPath = prestarted;
+      prestarted = undefined;
+      p = new SyscallProcess(perlPath!, SYSCALLS[arch()]!, (s) => { if (!s.dead) { idle.push(s); dispatch(); } }, onDead, socketPath);
       all.add(p);
     }
     if (!p) return;
     if (p.dead) continue;
     const q = queue.shift()!;
-    p.run(nextId++, q.req, q.resolve);
+    p.run({ id: nextId++, req: q.req, resolve: q.resolve });
   }
 }
 
