@@ -24,6 +24,14 @@ const { existsSync, readFileSync, renameSync, writeFileSync } = require('node:fs
 const { join } = require('node:path');
 
 const bundled = join(__dirname, '..', 'dist', 'cli.cjs');
+
+// Once the command is done, nothing is left to wait for (a build has awaited its image, records,
+// scratch removal and sync), and standard output and error are written synchronously to files,
+// pipes and terminals on Linux. Exiting then skips node's orderly teardown of the heap and its
+// handles, 10-15 ms of every build on the build VM, after the image ID is printed.
+function exit() {
+  process.exit();
+}
 const args = process.argv.slice(2);
 
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
@@ -67,12 +75,12 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   }
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, require('node:module').createRequire(bundled), mod, bundled, join(__dirname, '..', 'dist'));
-  mod.exports.main(process.argv);
+  mod.exports.main(process.argv).then(exit);
 } else {
   (async () => {
     const { register } = await import('tsx/esm/api');
     register();
     const { main } = await import('../src/cli/main.ts');
     await main(process.argv);
-  })();
+  })().then(exit);
 }

@@ -75,7 +75,7 @@ describe('bin/stagecraft', () => {
     await mkdir(join(root, 'bin'), { recursive: true });
     await mkdir(join(root, 'dist'), { recursive: true });
     await copyFile(CJS, join(root, 'bin', 'stagecraft.cjs'));
-    await writeFile(join(root, 'dist', 'cli.cjs'), `exports.main = (argv) => {
+    await writeFile(join(root, 'dist', 'cli.cjs'), `exports.main = async (argv) => {
       const k = Symbol.for('stagecraft.codeCacheRun');
       if (argv.includes('--pulled')) globalThis[k] = 'pulled';
       else if (argv.includes('--no-cache')) globalThis[k] = 'no-cache';
