@@ -182,4 +182,21 @@ describe('print', () => {
     assert.equal(back.escapeToken, '`');
     assert.equal(dump(back.ast), dump(r.ast));
   });
+
+  // An instruction whose keyword is the escape token, with nothing after it,
+  // only parses from a last line whose continuation runs into the end of the
+  // file (found by the round-trip property, seed 420895072).
+  const escapeKeyword: Array<[string, string]> = [
+    ['\\ \\', '\\ \\\n'],
+    ['FROM a\n\\ \\\n', 'FROM a\n\\ \\\n'],
+    ['# escape=`\n` `', '# escape=`\n\n` `\n'],
+  ];
+  for (const [text, want] of escapeKeyword) {
+    it(`writes a keyword-only escape-token instruction: ${JSON.stringify(text)}`, () => {
+      const r = parse(text);
+      const printed = print(r.ast, r.escapeToken);
+      assert.equal(printed, want);
+      assert.equal(dump(parse(printed).ast), dump(r.ast));
+    });
+  }
 });

@@ -142,6 +142,16 @@ function printInstruction(node: Node, escape: EscapeToken, last: boolean): strin
     const text = line + '\n' + bodies;
     if (reproduces(text, node, escape)) return text;
   }
+  // A line that ends in the escape token (a keyword that is the escape
+  // token, with nothing after it) continues onto the next line; only on the
+  // last line can it be written, with a continuation that runs into the end
+  // of the file.
+  if (last && bodies === '') {
+    for (const line of candidates) {
+      const text = line + ' ' + escape + '\n';
+      if (reproduces(text, node, escape)) return text;
+    }
+  }
   throw new StagecraftError('UNSUPPORTED', `cannot write the ${node.value.toUpperCase()} instruction as Dockerfile text`, {
     location: node.startLine > 0 ? { startLine: node.startLine, endLine: node.endLine } : undefined,
   });
