@@ -8,8 +8,8 @@
  * sent, so the body arrives as the server stores it, as BuildKit's client
  * receives it.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { builtin } from '../registry/builtin.js';
+import type { IncomingMessage } from 'node:http';
+import { builtin } from '../util/builtin.js';
 import { caOption } from '../registry/extra-ca.js';
 
 export interface HttpGetOptions {
@@ -44,7 +44,7 @@ function once(url: URL, headers: Record<string, string>, signal: AbortSignal | u
     const common = { method: 'GET', headers, ...(signal ? { signal } : {}) };
     const req = url.protocol === 'https:'
       ? builtin('node:https').request(url, { ...common, ca: caOption() })
-      : url.protocol === 'http:' ? httpRequest(url, common) : undefined;
+      : url.protocol === 'http:' ? builtin('node:http').request(url, common) : undefined;
     if (!req) {
       reject(new Error(`unsupported URL scheme ${url.protocol}`));
       return;

@@ -10,7 +10,6 @@
  * Owners come from the archive (as BuildKit's unpack keeps them) unless
  * --chown is given; modes, mtimes, xattrs, links and device nodes are kept.
  */
-import { createGunzip } from 'node:zlib';
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { chmod, link, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
@@ -25,6 +24,7 @@ import { writeXattrs } from '../tar/xattrs.js';
 import { lstatMaybe, setOwner } from './copy-tree.js';
 import { cleanPath, resolveInRoot } from './scoped-path.js';
 import type { Owner } from './users.js';
+import { builtin } from '../util/builtin.js';
 
 export type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -51,7 +51,7 @@ function decompress(kind: ArchiveKind): NodeJS.ReadWriteStream | undefined {
     case 'tar':
       return undefined;
     case 'gzip':
-      return createGunzip();
+      return builtin('node:zlib').createGunzip();
     case 'zstd':
       return decompressor('zstd');
     case 'bzip2':

@@ -13,7 +13,7 @@
  * the environment).
  */
 import { readFileSync } from 'node:fs';
-import { builtin } from './builtin.js';
+import { builtin } from '../util/builtin.js';
 
 let loaded: string[] | undefined;
 

@@ -6,7 +6,7 @@
  *
  * Responses come back with their body as a stream, unread.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { requestToken, type CachedAuth } from './token.js';
 import { caOption } from './extra-ca.js';
 import { DEFAULT_CERTS_DIR, hostMode, isNotTlsError, isTlsVerifyError, readHostTls } from './tls-config.js';
 import type { Credentials, CredentialsProvider } from './types.js';
-import { builtin } from './builtin.js';
+import { builtin } from '../util/builtin.js';
 
 export interface HttpResponse {
   status: number;
@@ -114,7 +114,8 @@ interface Endpoint {
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #insecure: Set<string>;
-  readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  /** Made on first use, like the HTTPS agent: node:http is loaded only when a registry is. */
+  #httpAgent: HttpAgent | undefined;
   /** Made on first use: node:https (and tls under it) is loaded only for a registry reached over TLS. */
   #httpsAgent: HttpsAgent | undefined;
   readonly #agents: Array<HttpAgent | HttpsAgent> = [];
@@ -142,9 +143,13 @@ export class Transport {
   }
 
   close(): void {
-    this.#http.destroy();
+    this.#httpAgent?.destroy();
     this.#httpsAgent?.destroy();
     for (const a of this.#agents) a.destroy();
+  }
+
+  get #http(): HttpAgent {
+    return (this.#httpAgent ??= new (builtin('node:http').Agent)({ keepAlive: true, maxSockets: 16 }));
   }
 
   get #https(): HttpsAgent {
@@ -329,7 +334,7 @@ export class Transport {
 
   async #send(url: URL, method: string, headers: Record<string, string>, bodySource: BodySource | undefined, agent: HttpAgent | HttpsAgent): Promise<HttpResponse> {
     const https = url.protocol === 'https:';
-    const send = https ? builtin('node:https').request : httpRequest;
+    const send = builtin(https ? 'node:https' : 'node:http').request;
     const body = bodySource ? await bodySource() : undefined;
     return new Promise((resolve, reject) => {
       const req = send(url, { method, headers, agent }, (res) => {

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { Decompress } from 'fzstd';
-import { createGunzip, createGzip, type ZlibOptions } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 import { sniffCompression, type Compression } from '../oci/media-types.js';
 import { findExecutable } from '../util/find-executable.js';
+import { builtin } from '../util/builtin.js';
 
 export { findExecutable };
 
@@ -36,7 +37,7 @@ export function decompressor(c: Compression): Duplex {
     case 'none': return new PassThrough();
     // Larger chunks and a deep output buffer: zlib (in the thread pool) keeps working ahead while
     // the reader is busy creating files, instead of waking up for every 16 KiB.
-    case 'gzip': return createGunzip({ chunkSize: 64 * 1024, readableHighWaterMark: 4 << 20 } as ZlibOptions);
+    case 'gzip': return builtin('node:zlib').createGunzip({ chunkSize: 64 * 1024, readableHighWaterMark: 4 << 20 } as ZlibOptions);
     case 'zstd': {
       const zstd = process.env.STAGECRAFT_NO_ZSTD_CLI === '1' ? undefined : findExecutable('zstd');
       return zstd ? processStream(zstd, ['-d', '-c', '-q']) : pureZstdDecompressor();
@@ -65,7 +66,7 @@ export function compressor(c: Exclude<Compression, 'none'>, opts: { level?: numb
     const pigz = findExecutable('pigz');
     const level = opts.level ?? 6;
     if (pigz && process.env.STAGECRAFT_NO_PIGZ !== '1') return processStream(pigz, ['-c', '-n', `-${level}`]);
-    return createGzip({ level });
+    return builtin('node:zlib').createGzip({ level });
   }
   const zstd = findExecutable('zstd');
   if (!zstd) throw new Error('zstd compression needs the zstd command (apt-get install zstd)');
