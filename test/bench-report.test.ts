@@ -12,8 +12,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tally } from './fixtures/build/fixtures.js';
+import { mountOf, settleSeconds } from './bench/settle.js';
 
-const tally = new Tally('bench report', 14);
+const tally = new Tally('bench report', 16);
 after(() => console.log(tally.summary()));
 
 const ok = (seconds: number, peakRssBytes?: number): Sample => ({ ok: true, seconds, ...(peakRssBytes ? { peakRssBytes } : {}) });
@@ -121,11 +122,15 @@ describe('parseArgs', () => {
     assert.equal(parseArgs(['--timeout', '30']).timeoutSeconds, 30);
     assert.equal(parseArgs(['--runs', '3']).heavyRuns, 3, '--heavy-runs follows --runs');
     assert.equal(parseArgs(['--runs', '3', '--heavy-runs', '1']).heavyRuns, 1);
+    assert.equal(parseArgs([]).settle, 'auto');
+    assert.equal(parseArgs(['--settle', '0']).settle, 0);
+    assert.equal(parseArgs(['--settle', '12.5']).settle, 12.5);
+    assert.equal(parseArgs(['--settle', 'auto']).settle, 'auto');
     tally.pass();
   });
 
   it('refuses unknown options, scenarios, tools and bad numbers', () => {
-    const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0']];
+    const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0'], ['--settle', '-1'], ['--settle', 'soon'], ['--settle']];
     for (const argv of bad) assert.throws(() => parseArgs(argv), Error, argv.join(' '));
     tally.pass();
   });
@@ -142,6 +147,7 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
       assert.deepEqual(plan.map((s) => s.runs), [3, 3, 3, 3], `${sc.name}: cold is not a heavy row`);
       // Only cold starts from empty storage; every other mode gets its bases pulled first (again, after cold).
       assert.deepEqual(plan.map((s) => s.fromEmpty), [true, false, false, false], sc.name);
+      assert.deepEqual(plan.map((s) => s.settleEach), [false, false, false, false], `${sc.name}: cold settles once per round`);
       assert.deepEqual(plan.map((s) => s.pullFirst), [false, true, true, true], sc.name);
       assert.deepEqual(plan.map((s) => s.noCache), [true, true, false, false], sc.name);
       assert.deepEqual(plan.map((s) => s.warmUp), [false, false, true, false], sc.name);
@@ -181,9 +187,60 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
     for (const n of [1000, 10_000, 100_000, 300_000]) {
       const sc = fileCountContext(n);
       assert.equal(sc.name, `files-${n / 1000}k`);
-      assert.deepEqual(modePlan(sc, o), [{ mode: 'cold', runs: 1, fromEmpty: true, pullFirst: false, noCache: true, warmUp: false }], sc.name);
+      assert.deepEqual(modePlan(sc, o), [{ mode: 'cold', runs: 1, fromEmpty: true, settleEach: true, pullFirst: false, noCache: true, warmUp: false }], sc.name);
       assert.equal(modePlan(sc, { runs: 2, heavyRuns: 5 })[0]!.runs, 5);
     }
+    tally.pass();
+  });
+});
+
+describe('settle (cold runs wait out ext4\'s recently-freed-inode window)', () => {
+  const mountinfo = [
+    '21 26 0:20 / /proc rw,relatime - proc proc rw',
+    '26 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard',
+    '24 23 0:22 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24683748k',
+    '50 26 253:1 / /var/lib/with\\040space rw,relatime - ext4 /dev/mapper/vg-data rw',
+    '51 26 8:17 / /srv rw,relatime - xfs /dev/sdb1 rw',
+    '52 26 8:1 / /var rw,relatime - ext4 /dev/sda1 rw',
+  ].join('\n');
+  const names: Record<string, string> = { '254:0': 'vda', '253:1': 'dm-1', '8:1': 'sda1', '8:17': 'sdb1' };
+  const kernelName = (d: string): string | undefined => names[d];
+
+  it('finds the mount that holds a path (the longest mount point, spaces unescaped)', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['/tmp/x', 'ext4 /dev/vda 254:0'],
+      ['/dev/shm/a/b', 'tmpfs tmpfs 0:22'],
+      ['/dev/shmx', 'ext4 /dev/vda 254:0'],
+      ['/var/lib/with space/store', 'ext4 /dev/mapper/vg-data 253:1'],
+      ['/var/lib/other', 'ext4 /dev/sda1 8:1'],
+      ['/srv', 'xfs /dev/sdb1 8:17'],
+    ];
+    for (const [path, want] of cases) {
+      const m = mountOf(mountinfo, path);
+      assert.equal(m && `${m.fsType} ${m.source} ${m.device}`, want, path);
+    }
+    assert.equal(mountOf('', '/x'), undefined);
+    tally.pass();
+  });
+
+  it('waits the window plus a margin only on ext4 without a journal', () => {
+    const cases: Array<[string, string[], number, number]> = [
+      ['/tmp/bench', [], 3000, 36], // this VM: ext4, no journal, the default 30 s
+      ['/tmp/bench', [], 1500, 21], // a shorter vm.dirty_expire_centisecs
+      ['/tmp/bench', [], 3050, 37], // rounded up to whole seconds
+      ['/tmp/bench', ['vda-8'], 3000, 0], // journalled
+      ['/tmp/bench', ['vdab-8'], 3000, 36], // another device's journal
+      ['/dev/shm/bench', [], 3000, 0], // tmpfs
+      ['/srv/bench', [], 3000, 0], // xfs
+      ['/var/lib/with space/b', ['dm-1-8'], 3000, 0], // the journal is listed under the kernel's name, not /dev/mapper's
+      ['/var/lib/with space/b', ['vg-data-8'], 3000, 36],
+      ['/var/x', ['sda1-8'], 3000, 0],
+    ];
+    for (const [path, jbd2, expire, want] of cases) {
+      assert.equal(settleSeconds(mountinfo, jbd2, expire, path, kernelName), want, `${path} ${jbd2.join(',')} ${expire}`);
+    }
+    // Without the device-name map the source's last component stands in.
+    assert.equal(settleSeconds(mountinfo, ['sda1-8'], 3000, '/var/x', () => undefined), 0);
     tally.pass();
   });
 });

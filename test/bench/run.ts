@@ -4,10 +4,12 @@
  * Markdown tables of medians and ratios (also written to bench-results.md).
  *
  *   npm run bench -- [--quick] [--runs N] [--only a,b] [--tools stagecraft,buildkit,buildah]
- *                    [--out DIR] [--timeout SECONDS]
+ *                    [--out DIR] [--timeout SECONDS] [--settle SECONDS|auto]
  *
- * Modes: `cold` resets each tool (no build cache, no local images) before
- * each timed build, so the build pulls its base images from the registry;
+ * Modes: `cold` resets every tool (no build cache, no local images) before
+ * each round of timed builds, so the build pulls its base images from the
+ * registry (on ext4 without a journal the round first waits out the window
+ * in which freed inodes are skipped: settle.ts);
  * `no-cache` (`--no-cache`), `noop` and `incr` run with the base images pulled
  * into every tool beforehand (untimed). See docs/performance.md.
  */
@@ -16,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ensureBaseImages, pushBaseImages, type BaseImageName } from '../support/base-images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
@@ -24,6 +27,7 @@ import {
   buildScenarios, fileCountContext, FULL_SIZES, memoryContext, QUICK_SIZES, SCENARIO_NAMES, tinyContext,
   type BuildScenario, type Mode, type Prepared, type ScenarioName, type Sizes,
 } from './scenarios.js';
+import { settleSecondsHere } from './settle.js';
 import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampleOf, StagecraftBuilder, timed, type Builder } from './tools.js';
 
 /**
@@ -56,10 +60,12 @@ export interface BenchOptions {
   tools: Tool[];
   out: string;
   timeoutSeconds: number;
+  /** Seconds a cold round waits after the resets; 'auto': settle.ts decides from the filesystem (0 with --quick). */
+  settle: number | 'auto';
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { quick: false, runs: 3, heavyRuns: Number.NaN, only: [...SCENARIO_NAMES], tools: [...TOOLS], out: '', timeoutSeconds: 900 };
+  const o: BenchOptions = { quick: false, runs: 3, heavyRuns: Number.NaN, only: [...SCENARIO_NAMES], tools: [...TOOLS], out: '', timeoutSeconds: 900, settle: 'auto' };
   let runsGiven = false;
   let heavyGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -76,9 +82,10 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (a === '--tools') o.tools = value().split(',').map((s) => s.trim()).filter(Boolean) as Tool[];
     else if (a === '--out') o.out = value();
     else if (a === '--timeout') o.timeoutSeconds = Number(value());
+    else if (a === '--settle') { const v = value(); o.settle = v === 'auto' ? 'auto' : Number(v); }
     else if (a === '--help' || a === '-h') {
       process.stdout.write('usage: npm run bench -- [--quick] [--runs N] [--heavy-runs N] [--only ' + SCENARIO_NAMES.join(',') +
-        '] [--tools stagecraft,buildkit,buildah] [--out DIR] [--timeout SECONDS]\n');
+        '] [--tools stagecraft,buildkit,buildah] [--out DIR] [--timeout SECONDS] [--settle SECONDS|auto]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -87,6 +94,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   if (!heavyGiven) o.heavyRuns = o.runs;
   if (!Number.isInteger(o.heavyRuns) || o.heavyRuns < 1) throw new Error('--heavy-runs must be a positive integer');
   if (!(o.timeoutSeconds > 0)) throw new Error('--timeout must be a positive number of seconds');
+  if (o.settle !== 'auto' && !(Number.isFinite(o.settle) && o.settle >= 0)) throw new Error('--settle must be auto or a number of seconds (0 or more)');
   for (const s of o.only) if (!SCENARIO_NAMES.includes(s)) throw new Error(`unknown scenario ${s} (one of ${SCENARIO_NAMES.join(', ')})`);
   for (const t of o.tools) if (!TOOLS.includes(t)) throw new Error(`unknown tool ${t} (one of ${TOOLS.join(', ')})`);
   if (!o.tools.includes('stagecraft')) throw new Error('--tools must include stagecraft');
@@ -100,6 +108,12 @@ export interface ModeStep {
   runs: number;
   /** Reset the tool (no build cache, no local images) before each timed build: the build pulls its bases. */
   fromEmpty: boolean;
+  /**
+   * With fromEmpty: reset and wait out the settle time before each tool's build, not once
+   * per round (the file-count case, where a build may itself delete 300k files: buildah
+   * removes its working container at the end, and the next tool's files would pay).
+   */
+  settleEach: boolean;
   /** Pull the base images into every tool first (untimed), e.g. again after a cold run emptied it. */
   pullFirst: boolean;
   /** Build with `--no-cache`. */
@@ -115,6 +129,7 @@ export function modePlan(sc: Pick<BuildScenario, 'name' | 'modes'>, o: Pick<Benc
     mode,
     runs: heavy ? o.heavyRuns : o.runs,
     fromEmpty: mode === 'cold',
+    settleEach: mode === 'cold' && heavy,
     pullFirst: mode !== 'cold',
     noCache: mode === 'cold' || mode === 'no-cache',
     warmUp: mode === 'noop',
@@ -144,7 +159,12 @@ class Bench {
   pulled = new Set<string>();
   /** Where this run's bundled CLI lives (removed at the end). */
   readonly cliDir = join(REPO, '.cache', `bench-cli-${process.pid}`);
-  constructor(readonly o: BenchOptions, readonly sizes: Sizes, readonly scratch: string) {}
+  /** Seconds each cold round waits after the resets (settle.ts). */
+  readonly settle: number;
+
+  constructor(readonly o: BenchOptions, readonly sizes: Sizes, readonly scratch: string) {
+    this.settle = o.settle !== 'auto' ? o.settle : o.quick ? 0 : settleSecondsHere(scratch);
+  }
 
   get timeoutMs(): number { return this.o.timeoutSeconds * 1000; }
 
@@ -200,13 +220,22 @@ class Bench {
       }
       for (let i = 0; i < step.runs; i++) {
         if (mode === 'incr') await p.change!();
-        for (const b of this.order(i)) {
-          if (row.samples[b.tool].some((s) => !s.ok)) continue; // failed once: not again
+        const round = this.order(i).filter((b) => !row.samples[b.tool].some((s) => !s.ok)); // failed once: not again
+        // Every tool is reset before the round, not just before its own build, so the
+        // deletes are all behind the settle wait (per build with settleEach).
+        const groups = step.fromEmpty && step.settleEach ? round.map((b) => [b]) : [round];
+        for (const group of groups) {
           if (step.fromEmpty) {
-            await b.reset();
-            for (const k of [...this.pulled]) if (k.startsWith(`${b.tool} `)) this.pulled.delete(k);
+            for (const b of group) {
+              await b.reset();
+              for (const k of [...this.pulled]) if (k.startsWith(`${b.tool} `)) this.pulled.delete(k);
+            }
+            if (this.settle > 0) {
+              log(`  waiting ${this.settle} s after the reset${group.length > 1 ? 's' : ''} (ext4 without a journal skips inodes freed in the last ~30 s)`);
+              await sleep(this.settle * 1000);
+            }
           }
-          row.samples[b.tool].push(await this.timedBuild(b, p, tag, step.noCache));
+          for (const b of group) row.samples[b.tool].push(await this.timedBuild(b, p, tag, step.noCache));
         }
       }
     }
@@ -336,8 +365,9 @@ class Bench {
         `on ${cpus().length} cores (other work on the machine slows every tool; the tools take turns, so ratios suffer less than seconds).`,
       `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${heavyNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
         'seconds of wall time.',
-      'Modes: `cold` = no build cache and no local images (each tool reset before each run), base images pulled from the loopback registry ' +
-        'inside the timed build; `no-cache` = `--no-cache` with base images already local; `noop` = rebuild with nothing changed; ' +
+      'Modes: `cold` = no build cache and no local images (every tool reset before each round of runs' +
+        (this.settle > 0 ? `, then a ${this.settle} s wait, before each tool's build in the file-count rows: this filesystem is ext4 without a journal, which skips inodes freed in the last ~30 s` : '') +
+        '), base images pulled from the loopback registry inside the timed build; `no-cache` = `--no-cache` with base images already local; `noop` = rebuild with nothing changed; ' +
         '`incr` = rebuild after a new one-line change to one source file. Base images are pulled (untimed) before every mode but `cold`.',
       '',
       mainTable(this.rows),
