@@ -147,7 +147,17 @@ export async function rmiCommand(root: string, refs: string[]): Promise<void> {
 
 export async function pruneCommand(root: string, o: { all?: boolean }): Promise<void> {
   const store = await Store.open(root);
-  const r = await store.prune({ all: o.all ?? false });
+  const pruned = await store.prune({ all: o.all ?? false });
+  // State records and bundles of RUN steps whose runtime was killed (src/runtime/sweep.ts).
+  const { sweepRuntimeLeftovers } = await import('../runtime/sweep.js');
+  const { detectRuntime, DEFAULT_STATE_ROOT } = await import('../runtime/index.js');
+  const runtime = await detectRuntime('runc').catch(() => undefined);
+  const swept = await sweepRuntimeLeftovers(runtime?.stateRoot ?? DEFAULT_STATE_ROOT, { runtimePath: runtime?.path });
+  const r = {
+    ...pruned,
+    ...(swept.containers > 0 ? { runtimeStateRemoved: swept.containers } : {}),
+    ...(swept.bundles > 0 ? { bundlesRemoved: swept.bundles } : {}),
+  };
   // The build cache includes RUN --mount=type=cache directories (not content-addressed, so not in the GC).
   if (o.all) {
     const { clearCacheMounts } = await import('../build/cache-mounts.js');
