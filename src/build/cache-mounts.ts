@@ -8,7 +8,10 @@
  * `<name>` is the id made file-name safe plus a short hash of the id, and,
  * when the mount gives uid, gid or mode, those settings: BuildKit keys a
  * cache by its id and the directory those settings make, so `id=x` and
- * `id=x,uid=7` are two caches (as Docker's BuildKit builds them). A new
+ * `id=x,uid=7` are two caches (as Docker's BuildKit builds them); a cache
+ * seeded with `from` is also keyed by its seed (the source path and the
+ * seeding stage's or image's layers), as BuildKit keys it by the seed's
+ * snapshot: `id=x,from=a` and `id=x,from=b` are two caches. A new
  * cache directory is made under a temporary name, seeded from `from`/`source`
  * when given, given its uid/gid/mode (default 0:0 0755) and then renamed into
  * place, so two builds creating the same cache agree on one directory.
@@ -37,6 +40,8 @@ export interface CacheDirRequest {
   source?: string | undefined;
   /** Host directory whose contents seed a new cache (`from` + `source`). */
   seed?: string | undefined;
+  /** What the seed is (source path and the seeding stage's layers): a different seed is a different cache. */
+  seedKey?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -126,12 +131,14 @@ async function subdir(root: string, source: string | undefined, id: string): Pro
 /**
  * The directory holding a cache's slots: its id's name, plus the uid, gid
  * and mode when any is given (unset ones default to 0, 0 and 0755, as in
- * the directory BuildKit makes for them, so `uid=0` alone is `uid=0,gid=0,mode=0755`).
+ * the directory BuildKit makes for them, so `uid=0` alone is `uid=0,gid=0,mode=0755`),
+ * plus a short hash of the seed for a seeded cache.
  */
-export function cacheSlotsName(r: Pick<CacheDirRequest, 'id' | 'uid' | 'gid' | 'mode'>): string {
-  const name = cacheDirName(r.id);
-  if (r.uid === undefined && r.gid === undefined && r.mode === undefined) return name;
-  return `${name}-${r.uid ?? 0}-${r.gid ?? 0}-${(r.mode ?? 0o755).toString(8)}`;
+export function cacheSlotsName(r: Pick<CacheDirRequest, 'id' | 'uid' | 'gid' | 'mode' | 'seedKey'>): string {
+  let name = cacheDirName(r.id);
+  if (r.uid !== undefined || r.gid !== undefined || r.mode !== undefined) name += `-${r.uid ?? 0}-${r.gid ?? 0}-${(r.mode ?? 0o755).toString(8)}`;
+  if (r.seedKey !== undefined) name += `-seed-${createHash('sha256').update(r.seedKey).digest('hex').slice(0, 12)}`;
+  return name;
 }
 
 /** Takes a cache directory for one RUN step; release() when the step is done. */

@@ -129,13 +129,15 @@ export async function prepareRunMounts(env: RunMountEnv, step: RunStep, location
         }
         case 'cache': {
           let seed: string | undefined;
+          let seedKey: string | undefined;
           if (m.from) {
             seed = await bindSource(env, m.from, m.source ?? '/', false, await scratchDir(), cleanups, m, location);
             if (!(await lstat(seed)).isDirectory()) throw mountError(m, `source ${m.source ?? '/'} of ${env.sourceName(m.from)} is not a directory`, location);
+            seedKey = await cacheSeedKey(env, m.from, m.source ?? '/');
           }
           const lease = await acquireCacheDir(env.noCache ? await mkdtemp(join(await scratchDir(), 'nocache-')) : env.store.root, {
             id: m.id, sharing: m.sharing, uid: m.uid, gid: m.gid, mode: m.mode,
-            source: m.from ? undefined : m.source, seed, signal: env.signal,
+            source: m.from ? undefined : m.source, seed, seedKey, signal: env.signal,
           });
           cleanups.push(() => lease.release());
           add({ destination: m.target, type: 'bind', source: lease.dir, options: [...BIND_OPTS, m.readonly ? 'ro' : 'rw'] });
@@ -292,6 +294,21 @@ async function bindSource(
   const host = await resolveInRoot(ov.target, src);
   if (!(await lstat(host).catch(() => undefined))) throw mountError(m, `${src} not found in ${env.sourceName(from)}`, location);
   return host;
+}
+
+/**
+ * What seeds a cache mount, for the cache's identity: the source path and
+ * the layers of the seeding stage or image (the same content seeds the same
+ * cache, in this build or the next), or the context's digest of the source.
+ */
+async function cacheSeedKey(env: RunMountEnv, from: StepSource, source: string): Promise<string> {
+  const path = cleanPath(source);
+  if (from.kind === 'context') {
+    const h = await env.context.hashSources([path === '/' ? '.' : path.slice(1)]).catch(() => undefined);
+    return `context:${path}:${h?.digest ?? 'missing'}`;
+  }
+  const layers = env.sourceLayers(from);
+  return `${from.kind}:${path}:${layers ? layers.map((l) => l.diffId).join(',') : env.sourceName(from)}`;
 }
 
 /** What the cache key of a RUN step's mounts needs from the build. */

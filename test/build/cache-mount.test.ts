@@ -11,11 +11,11 @@ import fc from 'fast-check';
 import { lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireCacheDir, cacheDirName } from '../../src/build/cache-mounts.js';
+import { acquireCacheDir, cacheDirName, cacheSlotsName } from '../../src/build/cache-mounts.js';
 
 const root = (): Promise<string> => mkdtemp(join(tmpdir(), 'stagecraft-cache-mount-'));
 let passed = 0;
-const TOTAL = 6;
+const TOTAL = 7;
 
 const skip = process.getuid?.() !== 0 ? 'cache directories are chowned to other uids, which needs root' : undefined;
 
@@ -31,6 +31,32 @@ describe('cache mount directories', { skip }, () => {
     assert.equal(cacheDirName('/c'), cacheDirName('/c'), 'the same id always names the same directory');
     assert.match(cacheDirName('..'), /^cache-[a-f0-9]{12}$/);
     passed++;
+  });
+
+  it('a seeded cache is keyed by its seed: another seed is another cache, the same seed the same one', async () => {
+    const r = await root();
+    try {
+      const seedA = await mkdtemp(join(r, 'seed-a-'));
+      const seedB = await mkdtemp(join(r, 'seed-b-'));
+      await writeFile(join(seedA, 'who'), 'a\n');
+      await writeFile(join(seedB, 'who'), 'b\n');
+      const a = await acquireCacheDir(r, { id: '/s', sharing: 'shared', seed: seedA, seedKey: 'stage:/out:sha256:aa' });
+      const b = await acquireCacheDir(r, { id: '/s', sharing: 'shared', seed: seedB, seedKey: 'stage:/out:sha256:bb' });
+      assert.notEqual(a.dir, b.dir);
+      assert.equal(await readFile(join(a.dir, 'who'), 'utf8'), 'a\n');
+      assert.equal(await readFile(join(b.dir, 'who'), 'utf8'), 'b\n', 'each seed fills its own cache');
+      await writeFile(join(a.dir, 'kept'), 'x');
+      const again = await acquireCacheDir(r, { id: '/s', sharing: 'shared', seed: seedA, seedKey: 'stage:/out:sha256:aa' });
+      assert.equal(again.dir, a.dir, 'the same seed finds the same cache, with what earlier steps left');
+      assert.equal(await readFile(join(again.dir, 'kept'), 'utf8'), 'x');
+      const unseeded = await acquireCacheDir(r, { id: '/s', sharing: 'shared' });
+      assert.equal(new Set([a.dir, b.dir, unseeded.dir]).size, 3, 'an unseeded cache of the same id is apart from both');
+      assert.match(cacheSlotsName({ id: '/s', seedKey: 'k', uid: 1 }), /^s-[a-f0-9]{12}-1-0-755-seed-[a-f0-9]{12}$/);
+      await Promise.all([a.release(), b.release(), again.release(), unseeded.release()]);
+      passed++;
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
   });
 
   it('shared: same directory for concurrent users; a new cache gets uid/gid/mode', async () => {

@@ -13,7 +13,7 @@ import { existsIn, withRootfs } from '../support/oci-run.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build mounts', 10);
+const tally = new Tally('build mounts', 11);
 
 async function contextWith(env: BuildEnv, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-mounts-'));
@@ -222,6 +222,27 @@ describe('RUN --mount builds', { skip }, () => {
     assert.equal(await count(b.result.tags[0]!), '1', 'under --no-cache the cache starts empty');
     const c = await buildWithEvents({ context, tags: ['mounts-nc:3'], buildArgs: { ADD: 'ghi' }, root: env.root });
     assert.equal(await count(c.result.tags[0]!), '2', 'the shared cache has abc + ghi, not def');
+    tally.pass();
+  });
+
+  it('a cache seeded with from= is keyed by its seed: another seed under the same id fills its own cache, the same seed finds the one it filled (BuildKit keys it by the seed snapshot)', async () => {
+    const dockerfile = (word: string): string => [
+      'FROM @REGISTRY@/busybox:latest AS seed',
+      `RUN mkdir -p /seeddir && echo ${word} > /seeddir/s`,
+      'FROM @REGISTRY@/busybox:latest',
+      'ARG BUST',
+      'RUN --mount=type=cache,id=seed-keyed,target=/s,from=seed,source=/seeddir cat /s/s > /seed-read && echo $BUST >> /s/log && wc -l < /s/log > /log-lines',
+    ].join('\n');
+    const one = await contextWith(env, { Dockerfile: dockerfile('one') });
+    const two = await contextWith(env, { Dockerfile: dockerfile('two') });
+    const read = async (tag: string): Promise<string> =>
+      withRootfs(env.root, tag, async (fs) => `${(await readIn(fs, '/seed-read')).trim()} ${(await readIn(fs, '/log-lines')).trim()}`);
+    const a = await buildWithEvents({ context: one, tags: ['seed-keyed:1'], buildArgs: { BUST: 'a' }, root: env.root });
+    assert.equal(await read(a.result.tags[0]!), 'one 1');
+    const b = await buildWithEvents({ context: two, tags: ['seed-keyed:2'], buildArgs: { BUST: 'b' }, root: env.root });
+    assert.equal(await read(b.result.tags[0]!), 'two 1', 'a different seed is a different cache, seeded with its own content');
+    const c = await buildWithEvents({ context: one, tags: ['seed-keyed:3'], buildArgs: { BUST: 'c' }, root: env.root });
+    assert.equal(await read(c.result.tags[0]!), 'one 2', 'the first seed finds its cache again, with the first build\'s line');
     tally.pass();
   });
 
