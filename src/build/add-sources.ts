@@ -12,6 +12,9 @@
  *                              a checkout of ref (default HEAD), its subdir,
  *                              without .git unless --keep-git-dir (a kept
  *                              .git has HEAD detached at the commit);
+ *                              a named ref is fetched shallow (its commit
+ *                              only, as BuildKit does), a commit id or a
+ *                              dumb-HTTP server gets a full clone;
  *                              --checksum is a commit-SHA prefix
  *
  * A build fetches each source once: the cache key needs the content digest
@@ -214,9 +217,15 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
   const overSsh = /^git@|^ssh:\/\//i.test(remote);
   const sshAuthSock = overSsh ? opts.sshAgent?.() : undefined;
   try {
-    await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal, sshAuthSock });
-    // Detached, as BuildKit leaves a kept .git (it checks out FETCH_HEAD): HEAD names the commit, not a branch.
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
+    // A branch, a tag or the default branch: only its commit, as BuildKit fetches a named ref
+    // (--depth=1, no tags). A commit id, or a server that cannot serve a shallow fetch (git's
+    // dumb HTTP), gets the whole repository.
+    if (!(await shallowFetch(remote, ref, repo, opts.signal, sshAuthSock))) {
+      await rm(repo, { recursive: true, force: true });
+      await git(['clone', '--quiet', '--no-checkout', '--', remote, repo], { signal: opts.signal, sshAuthSock });
+      // Detached, as BuildKit leaves a kept .git (it checks out FETCH_HEAD): HEAD names the commit, not a branch.
+      await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', ref === '' ? 'HEAD' : ref, '--'], { cwd: repo, signal: opts.signal });
+    }
     await git(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: repo, signal: opts.signal, sshAuthSock }).catch(() => undefined);
   } catch (e) {
     throw new StagecraftError('NOT_FOUND', `ADD ${redact(src)}: git could not fetch ${ref === '' ? 'the default branch' : ref}: ${(e as Error).message}`, { cause: e, hint: 'check the repository URL and the ref after #' });
@@ -229,6 +238,26 @@ async function fetchGit(src: string, opts: FetchOptions): Promise<FetchedSource>
   await normalizeModes(repo);
   const name = subdir === '' ? 'repo' : posix.join('repo', posix.normalize(subdir).replace(/^(\.\.\/)+/, ''));
   return { kind: 'git', dir, name, digest: `git:${commit}${opts.keepGitDir ? ':keep' : ''}:${subdir}` };
+}
+
+/**
+ * Fetches just the commit of a named ref (or the remote's HEAD) into a new
+ * repository at `repo` and checks it out detached; false when the ref looks
+ * like a commit id (a shallow fetch by id needs the server's consent) or the
+ * shallow fetch fails, for the caller to clone instead.
+ */
+async function shallowFetch(remote: string, ref: string, repo: string, signal: AbortSignal | undefined, sshAuthSock: string | undefined): Promise<boolean> {
+  if (/^[0-9a-f]{7,64}$/i.test(ref)) return false;
+  try {
+    await git(['init', '--quiet', repo], { signal });
+    await git(['remote', 'add', 'origin', remote], { cwd: repo, signal });
+    await git(['fetch', '--quiet', '--depth=1', '--no-tags', 'origin', ref === '' ? 'HEAD' : ref], { cwd: repo, signal, sshAuthSock });
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', 'FETCH_HEAD', '--'], { cwd: repo, signal });
+    return true;
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    return false;
+  }
 }
 
 /** BuildKit's git modes: 0644 files, 0755 executables and directories (whatever the umask); .git is left as git wrote it. */

@@ -235,11 +235,15 @@ describe('ADD builds', { skip }, () => {
   it('git over ssh: git uses the --ssh default agent, and no agent without --ssh (as BuildKit); ssh itself is a local stand-in running git-upload-pack', async () => {
     const work = await mkdtemp(join(tmpdir(), 'stagecraft-add-gitssh-'));
     env.scratch.push(work);
-    sh('git -c init.defaultBranch=main init -q src && echo over-ssh > src/f && git -C src add f && git -C src -c user.name=t -c user.email=t@t commit -q -m one && git clone -q --bare src repo.git', work);
+    sh('git -c init.defaultBranch=main init -q src && echo old > src/f && git -C src add f && git -C src -c user.name=t -c user.email=t@t commit -q -m zero'
+      + ' && echo over-ssh > src/f && git -C src -c user.name=t -c user.email=t@t commit -q -am one && git clone -q --bare src repo.git', work);
+    const head = sh('git -C repo.git rev-parse main', work).trim();
     // GIT_SSH_COMMAND stand-in: records the agent it was given, then runs the remote command locally.
     await writeFile(join(work, 'fake-ssh'), `#!/bin/sh\necho "agent=$SSH_AUTH_SOCK" >> ${join(work, 'ssh.log')}\nfor last; do :; done\nexec sh -c "$last"\n`);
     await chmod(join(work, 'fake-ssh'), 0o755);
-    const context = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD git@localhost:${join(work, 'repo.git')} /viassh\n` });
+    const context = await contextWith(env, {
+      Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD git@localhost:${join(work, 'repo.git')} /viassh\nADD --keep-git-dir=true git@localhost:${join(work, 'repo.git')}#main /kept\n`,
+    });
     const saved = { cmd: process.env.GIT_SSH_COMMAND, sock: process.env.SSH_AUTH_SOCK };
     process.env.GIT_SSH_COMMAND = join(work, 'fake-ssh');
     process.env.SSH_AUTH_SOCK = '/host/agent/not-for-builds';
@@ -247,6 +251,9 @@ describe('ADD builds', { skip }, () => {
       const { result } = await buildWithEvents({ context, tags: ['add-gitssh:1'], root: env.root, ssh: [parseSshFlag(`default=${join(work, 'agent.sock')}`)] });
       await withRootfs(env.root, result.tags[0]!, async (fs) => {
         assert.equal(await readFile(join(fs, 'viassh/f'), 'utf8'), 'over-ssh\n');
+        // A named ref over a smart transport is fetched shallow: the kept .git has the one commit.
+        assert.equal(await readFile(join(fs, 'kept/f'), 'utf8'), 'over-ssh\n');
+        assert.equal((await readFile(join(fs, 'kept/.git/shallow'), 'utf8')).trim(), head, 'only the ref\'s commit was fetched');
       });
       await buildWithEvents({ context, tags: ['add-gitssh:2'], root: env.root, noCache: true });
     } finally {
