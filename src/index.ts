@@ -6,7 +6,7 @@
  *     const pushed = await push(result.tags);  // credentials from Docker's config.json
  */
 export { build, type BuildOptions, type BuildResult } from './build/build.js';
-export { push, type PushOptions, type PushResult, type PushEvent } from './build/push.js';
+export { push, pushAllTags, type PushOptions, type PushResult, type PushEvent } from './build/push.js';
 export { pull, type PullOptions, type PullResult } from './build/pull.js';
 export { parseSecretFlag, parseSshFlag, type SecretSpec, type SshSpec } from './build/secrets.js';
 export type { BuildEvent, EventSink } from './build/events.js';

@@ -35,9 +35,10 @@ export function addRegistryCommands(cmd: Command, storeRoot: (o: { root?: string
     .addOption(new Option('--compression <kind>', 'compression for built (uncompressed) layers').choices(['gzip', 'zstd']).default('gzip'))
     .option('--chunk-size <bytes>', 'upload blobs in chunks of this size (default: one request per blob)')
     .option('-q, --quiet', 'print only the pushed digest lines')
+    .option('-a, --all-tags', 'push every local tag of the repository given (one argument, no tag)')
     .action(async (refs: string[], o, c: Command) => {
-      const { pushCommand } = await import('./registry-commands.js');
-      await pushCommand(storeRoot(c.optsWithGlobals()), refs, {
+      const { pushCommand, pushAllTagsCommand } = await import('./registry-commands.js');
+      await (o.allTags ? pushAllTagsCommand : pushCommand)(storeRoot(c.optsWithGlobals()), refs, {
         insecureRegistry: o.insecureRegistry, certsDir: o.certsDir, configDir: o.config,
         compression: o.compression, chunkSize: parseChunkSize(o.chunkSize), quiet: o.quiet,
       });

@@ -4,7 +4,7 @@
  * process streams) so tests can read it; no credential or token is ever
  * written there.
  */
-import { push } from '../build/push.js';
+import { push, pushAllTags, type PushOptions } from '../build/push.js';
 import { pull, type PullResult } from '../build/pull.js';
 import { StagecraftError } from '../errors.js';
 import { DEFAULT_REGISTRY, parseReference } from '../reference/index.js';
@@ -39,19 +39,35 @@ export interface PushCommandOptions extends RegistryFlags {
  */
 export async function pushCommand(root: string, refs: string[], opts: PushCommandOptions = {}, io: CommandIo = processIo()): Promise<PushResult> {
   if (refs.length === 0) throw new StagecraftError('USAGE', 'push needs an image reference', { hint: 'stagecraft push registry.example/app:1' });
+  const result = await push(refs, pushOptions(root, opts, io));
+  printPushed(result, io);
+  return result;
+}
+
+/** `stagecraft push --all-tags REPO`: each local tag of REPO pushed in turn (docker push -a), printed as pushCommand prints. */
+export async function pushAllTagsCommand(root: string, refs: string[], opts: PushCommandOptions = {}, io: CommandIo = processIo()): Promise<PushResult[]> {
+  if (refs.length !== 1) {
+    throw new StagecraftError('USAGE', `push --all-tags takes one repository, not ${refs.length} arguments`, { hint: 'stagecraft push --all-tags registry.example/app' });
+  }
+  const results = await pushAllTags(refs[0]!, pushOptions(root, opts, io));
+  for (const r of results) printPushed(r, io);
+  return results;
+}
+
+function pushOptions(root: string, opts: PushCommandOptions, io: CommandIo): PushOptions {
   const onEvent = (e: PushEvent): void => {
     if (opts.quiet || e.kind !== 'blob') return;
     const word = e.result === 'exists' ? 'Layer already exists' : e.result === 'mounted' ? 'Mounted' : 'Pushed';
     io.stdout.write(`${e.digest.slice(7, 19)}: ${word}\n`);
   };
-  const result = await push(refs, {
-    root, insecureRegistries: opts.insecureRegistry, certsDir: opts.certsDir, dockerConfigDir: opts.configDir, compression: opts.compression, chunkSize: opts.chunkSize, onEvent,
-  });
+  return { root, insecureRegistries: opts.insecureRegistry, certsDir: opts.certsDir, dockerConfigDir: opts.configDir, compression: opts.compression, chunkSize: opts.chunkSize, onEvent };
+}
+
+function printPushed(result: PushResult, io: CommandIo): void {
   for (const r of result.references) {
     const ref = parseReference(r);
     io.stdout.write(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}\n`);
   }
-  return result;
 }
 
 export interface PullCommandOptions extends RegistryFlags {

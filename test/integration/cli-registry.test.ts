@@ -24,7 +24,7 @@ import { freePort, skopeo, startRegistry, startTokenServer, writeHtpasswd, type 
 import { makeTestCa, type TestCa } from '../support/tls.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('cli registry', 12);
+const tally = new Tally('cli registry', 13);
 
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 const WRONG = `wrong-${randomBytes(12).toString('hex')}`;
@@ -187,6 +187,39 @@ describe('registry commands on the command line', { skip }, () => {
     assert.match(r.stdout, new RegExp(`^1: digest: ${pushedDigest} size: \\d+$`, 'm'));
     assert.match(r.stdout, new RegExp(`^2: digest: ${pushedDigest} size: \\d+$`, 'm'));
     assert.equal(sha256(skopeo(['inspect', '--raw', ...skopeoTls(), `docker://${tls.host}/app/cli:2`]).stdout), pushedDigest);
+    tally.pass();
+  });
+
+  it('push --all-tags pushes every local tag of the repository (not a look-alike repository), each its own image; a tag in the argument, no local tag or two arguments are refused before anything is sent', async () => {
+    const repo = `${mirror.host}/multi/app`;
+    const digests: Record<string, string> = {};
+    for (const [ref, word] of [[`${repo}:a`, 'a'], [`${repo}:b`, 'b'], [`${repo}-x:c`, 'c'], [`${mirror.host}/multi/other:a`, 'o']] as const) {
+      const ctx = await context(`FROM ${env.host}/busybox:latest\nRUN echo ${word} > /which\n`);
+      ok(await sc(['build', '-q', '-t', ref, ctx]));
+    }
+    const r = ok(await sc(['push', '-a', repo]));
+    for (const tag of ['a', 'b']) {
+      const m = new RegExp(`^${tag}: digest: (sha256:[0-9a-f]{64}) size: \\d+$`, 'm').exec(r.stdout);
+      assert.ok(m, `${tag} in\n${r.stdout}`);
+      digests[tag] = m[1]!;
+      assert.equal(sha256(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${repo}:${tag}`]).stdout), digests[tag]);
+    }
+    assert.notEqual(digests.a, digests.b, 'two images, one per tag');
+    assert.deepEqual(errorLines(r.stderr), []);
+    const listed = JSON.parse(skopeo(['list-tags', '--tls-verify=false', `docker://${repo}`]).stdout.toString('utf8')) as { Tags: string[] };
+    assert.deepEqual(listed.Tags.sort(), ['a', 'b']);
+    assert.throws(() => skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${repo}-x:c`]), /failed/, 'a look-alike repository is not pushed');
+
+    const tagged = await sc(['push', '--all-tags', `${repo}:a`]);
+    assert.equal(tagged.code, 2);
+    assert.deepEqual(errorLines(tagged.stderr), [`error: --all-tags takes a repository without a tag or digest, not ${repo}:a (stagecraft push --all-tags ${repo})`]);
+    const none = await sc(['push', '-a', `${mirror.host}/multi/nothing`]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no image in the local store is tagged in .*multi\/nothing/);
+    const two = await sc(['push', '-a', repo, `${mirror.host}/multi/other`]);
+    assert.equal(two.code, 2);
+    assert.match(two.stderr, /push --all-tags takes one repository, not 2 arguments/);
+    for (const x of [tagged, none, two]) assert.doesNotMatch(x.stdout, /digest:/);
     tally.pass();
   });
 
