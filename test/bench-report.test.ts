@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tally } from './fixtures/build/fixtures.js';
-import { mountOf, settleSeconds } from './bench/settle.js';
+import { EXT4_RECENTCY_MIN_SECONDS, mountOf, settleSeconds } from './bench/settle.js';
 
 const tally = new Tally('bench report', 16);
 after(() => console.log(tally.summary()));
@@ -194,7 +194,7 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
   });
 });
 
-describe('settle (cold runs wait out ext4\'s recently-freed-inode window)', () => {
+describe('settle (cold runs sync and wait out ext4\'s recently-freed-inode window)', () => {
   const mountinfo = [
     '21 26 0:20 / /proc rw,relatime - proc proc rw',
     '26 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard',
@@ -224,23 +224,22 @@ describe('settle (cold runs wait out ext4\'s recently-freed-inode window)', () =
   });
 
   it('waits the window plus a margin only on ext4 without a journal', () => {
-    const cases: Array<[string, string[], number, number]> = [
-      ['/tmp/bench', [], 3000, 36], // this VM: ext4, no journal, the default 30 s
-      ['/tmp/bench', [], 1500, 21], // a shorter vm.dirty_expire_centisecs
-      ['/tmp/bench', [], 3050, 37], // rounded up to whole seconds
-      ['/tmp/bench', ['vda-8'], 3000, 0], // journalled
-      ['/tmp/bench', ['vdab-8'], 3000, 36], // another device's journal
-      ['/dev/shm/bench', [], 3000, 0], // tmpfs
-      ['/srv/bench', [], 3000, 0], // xfs
-      ['/var/lib/with space/b', ['dm-1-8'], 3000, 0], // the journal is listed under the kernel's name, not /dev/mapper's
-      ['/var/lib/with space/b', ['vg-data-8'], 3000, 36],
-      ['/var/x', ['sda1-8'], 3000, 0],
+    const cases: Array<[string, string[], number]> = [
+      ['/tmp/bench', [], 61], // this VM: ext4 without a journal; the kernel's 60 s and a second
+      ['/tmp/bench', ['vda-8'], 0], // journalled
+      ['/tmp/bench', ['vdab-8'], 61], // another device's journal
+      ['/dev/shm/bench', [], 0], // tmpfs
+      ['/srv/bench', [], 0], // xfs
+      ['/var/lib/with space/b', ['dm-1-8'], 0], // the journal is listed under the kernel's name, not /dev/mapper's
+      ['/var/lib/with space/b', ['vg-data-8'], 61],
+      ['/var/x', ['sda1-8'], 0],
     ];
-    for (const [path, jbd2, expire, want] of cases) {
-      assert.equal(settleSeconds(mountinfo, jbd2, expire, path, kernelName), want, `${path} ${jbd2.join(',')} ${expire}`);
+    for (const [path, jbd2, want] of cases) {
+      assert.equal(settleSeconds(mountinfo, jbd2, path, kernelName), want, `${path} ${jbd2.join(',')}`);
     }
+    assert.equal(EXT4_RECENTCY_MIN_SECONDS, 60);
     // Without the device-name map the source's last component stands in.
-    assert.equal(settleSeconds(mountinfo, ['sda1-8'], 3000, '/var/x', () => undefined), 0);
+    assert.equal(settleSeconds(mountinfo, ['sda1-8'], '/var/x', () => undefined), 0);
     tally.pass();
   });
 });

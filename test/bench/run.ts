@@ -8,8 +8,8 @@
  *
  * Modes: `cold` resets every tool (no build cache, no local images) before
  * each round of timed builds, so the build pulls its base images from the
- * registry (on ext4 without a journal the round first waits out the window
- * in which freed inodes are skipped: settle.ts);
+ * registry (on ext4 without a journal the round first syncs and waits out
+ * the window in which freed inodes are skipped: settle.ts);
  * `no-cache` (`--no-cache`), `noop` and `incr` run with the base images pulled
  * into every tool beforehand (untimed). See docs/performance.md.
  */
@@ -27,7 +27,7 @@ import {
   buildScenarios, fileCountContext, FULL_SIZES, memoryContext, QUICK_SIZES, SCENARIO_NAMES, tinyContext,
   type BuildScenario, type Mode, type Prepared, type ScenarioName, type Sizes,
 } from './scenarios.js';
-import { settleSecondsHere } from './settle.js';
+import { settleSecondsHere, syncFilesystem } from './settle.js';
 import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampleOf, StagecraftBuilder, timed, type Builder } from './tools.js';
 
 /**
@@ -60,7 +60,7 @@ export interface BenchOptions {
   tools: Tool[];
   out: string;
   timeoutSeconds: number;
-  /** Seconds a cold round waits after the resets; 'auto': settle.ts decides from the filesystem (0 with --quick). */
+  /** Seconds a cold round waits (after a sync) after the resets; 'auto': settle.ts decides from the filesystem (0 with --quick). */
   settle: number | 'auto';
 }
 
@@ -231,7 +231,8 @@ class Bench {
               for (const k of [...this.pulled]) if (k.startsWith(`${b.tool} `)) this.pulled.delete(k);
             }
             if (this.settle > 0) {
-              log(`  waiting ${this.settle} s after the reset${group.length > 1 ? 's' : ''} (ext4 without a journal skips inodes freed in the last ~30 s)`);
+              log(`  sync, then waiting ${this.settle} s after the reset${group.length > 1 ? 's' : ''} (ext4 without a journal skips inodes freed in the last 60 s)`);
+              syncFilesystem(this.scratch);
               await sleep(this.settle * 1000);
             }
           }
@@ -366,7 +367,7 @@ class Bench {
       `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${heavyNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
         'seconds of wall time.',
       'Modes: `cold` = no build cache and no local images (every tool reset before each round of runs' +
-        (this.settle > 0 ? `, then a ${this.settle} s wait, before each tool's build in the file-count rows: this filesystem is ext4 without a journal, which skips inodes freed in the last ~30 s` : '') +
+        (this.settle > 0 ? `, before each tool's build in the file-count rows; then a sync and a ${this.settle} s wait: this filesystem is ext4 without a journal, which skips inodes freed in the last 60 s` : '') +
         '), base images pulled from the loopback registry inside the timed build; `no-cache` = `--no-cache` with base images already local; `noop` = rebuild with nothing changed; ' +
         '`incr` = rebuild after a new one-line change to one source file. Base images are pulled (untimed) before every mode but `cold`.',
       '',
