@@ -303,12 +303,19 @@ async function bindSource(
  */
 async function cacheSeedKey(env: RunMountEnv, from: StepSource, source: string): Promise<string> {
   const path = cleanPath(source);
-  if (from.kind === 'context') {
-    const h = await env.context.hashSources([path === '/' ? '.' : path.slice(1)]).catch(() => undefined);
-    return `context:${path}:${h?.digest ?? 'missing'}`;
-  }
+  if (from.kind === 'context') return `context:${path}:${await contextDigest(env.context, contextRel(path))}`;
   const layers = env.sourceLayers(from);
   return `${from.kind}:${path}:${layers ? layers.map((l) => l.diffId).join(',') : env.sourceName(from)}`;
+}
+
+/** A cleaned mount source as a context-relative path ('.' for the root). */
+function contextRel(source: string): string {
+  return source === '/' ? '.' : source.slice(1);
+}
+
+/** The context's content digest of `rel`; 'missing' when it cannot be hashed (the step then fails with the mount's own message). */
+async function contextDigest(context: BuildContext, rel: string): Promise<string> {
+  return (await context.hashSources([rel]).catch(() => undefined))?.digest ?? 'missing';
 }
 
 /** What the cache key of a RUN step's mounts needs from the build. */
@@ -334,11 +341,9 @@ export async function runMountInputs(step: RunStep, env: MountKeyEnv): Promise<s
     const from = m.from;
     if (!from) continue;
     const source = cleanPath(m.type === 'bind' ? m.source : m.source ?? '/');
-    const rel = source === '/' ? '.' : source.slice(1);
-    // A missing source fails when the step runs, with the mount's own message.
+    const rel = contextRel(source);
     if (from.kind === 'context') {
-      const h = await env.context.hashSources([rel]).catch(() => undefined);
-      out.push(`mount:${m.target}:context:${rel}:${h?.digest ?? 'missing'}`);
+      out.push(`mount:${m.target}:context:${rel}:${await contextDigest(env.context, rel)}`);
     } else if (from.kind === 'stage' && m.type === 'bind') {
       out.push(`mount:${m.target}:stage:${rel}:${await stagePathDigest(env, from, rel)}`);
     } else {

@@ -63,25 +63,25 @@ export function parseState(text: string): StateRecord | undefined {
   return { pid, start: Number.isFinite(start) ? start : undefined, bundle };
 }
 
-/** Start time (clock ticks since boot) from /proc/<pid>/stat text; the command name may hold spaces and parentheses. */
-export function startTimeOf(statText: string): number | undefined {
+/** The fields after the command name in /proc/<pid>/stat text (the name may hold spaces and parentheses): [0] is field 3, the state. */
+function statFields(statText: string): string[] | undefined {
   const close = statText.lastIndexOf(')');
-  if (close < 0) return undefined;
-  // Fields after the name start at field 3 (state); starttime is field 22.
-  const rest = statText.slice(close + 2).split(' ');
-  const v = Number(rest[22 - 3]);
+  return close < 0 ? undefined : statText.slice(close + 2).split(' ');
+}
+
+/** Start time (clock ticks since boot) from /proc/<pid>/stat text: field 22. */
+export function startTimeOf(statText: string): number | undefined {
+  const v = Number(statFields(statText)?.[22 - 3]);
   return Number.isFinite(v) ? v : undefined;
 }
 
 async function running(r: StateRecord): Promise<boolean> {
   if (r.pid === 0) return false;
   const stat = await fs.readFile(`/proc/${r.pid}/stat`, 'utf8').catch(() => undefined);
-  if (stat === undefined) return false;
-  // A zombie (its parent has not reaped it yet) or a dying process no longer runs the step.
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  if (state === 'Z' || state === 'X' || state === 'x') return false;
-  if (r.start === undefined) return true;
-  return startTimeOf(stat) === r.start;
+  const fields = stat === undefined ? undefined : statFields(stat);
+  // Gone, a zombie (its parent has not reaped it yet) or dying: it no longer runs the step.
+  if (!fields || ['Z', 'X', 'x'].includes(fields[0]!)) return false;
+  return r.start === undefined || Number(fields[22 - 3]) === r.start;
 }
 
 function deleteWith(runtimePath: string, stateRoot: string, id: string): Promise<boolean> {
