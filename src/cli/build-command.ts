@@ -67,8 +67,13 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
     const secrets = (o.secret ?? []).map(parseSecretFlag);
     const ssh = (o.ssh ?? []).map(parseSshFlag);
     // What kind of build this is, for bin/stagecraft.cjs's choice of V8 code cache: one that pulled
-    // or ran --no-cache compiles other functions than the rebuilds whose latency matters.
-    const codeCacheRun = (k: 'pulled' | 'no-cache'): void => { (globalThis as Record<symbol, unknown>)[Symbol.for('stagecraft.codeCacheRun')] = k; };
+    // or ran --no-cache compiles other functions than the rebuilds whose latency matters; a rebuild
+    // that ran a step ('steps') compiles a no-op rebuild's functions and a step's.
+    const runKey = Symbol.for('stagecraft.codeCacheRun');
+    const g = globalThis as Record<symbol, unknown>;
+    const codeCacheRun = (k: 'pulled' | 'no-cache' | 'steps'): void => {
+      if (k !== 'steps' || g[runKey] === undefined) g[runKey] = k;
+    };
     if (!o.cache) codeCacheRun('no-cache');
     const result = await build({
       context,
@@ -89,6 +94,7 @@ export async function buildCommand(context: string, o: BuildCommandOptions): Pro
       jobs,
       onEvent: (e) => {
         if (e.type === 'resolve-done' && e.pulledBytes > 0) codeCacheRun('pulled');
+        else if (e.type === 'step-done' && !e.cached) codeCacheRun('steps');
         renderer.sink(e);
       },
       signal: controller.signal,

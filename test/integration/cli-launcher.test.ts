@@ -79,6 +79,7 @@ describe('bin/stagecraft', () => {
       const k = Symbol.for('stagecraft.codeCacheRun');
       if (argv.includes('--pulled')) globalThis[k] = 'pulled';
       else if (argv.includes('--no-cache')) globalThis[k] = 'no-cache';
+      else if (argv.includes('--steps')) globalThis[k] = 'steps';
       process.stdout.write('ran ' + argv.slice(2).join(' ') + '\\n');
     };\n`);
     const cache = join(root, 'dist', 'cli.cjs.build.cache');
@@ -109,6 +110,16 @@ describe('bin/stagecraft', () => {
     assert.equal(other.code, 0, other.stderr);
     assert.ok((await stat(join(root, 'dist', 'cli.cjs.other.cache'))).size > 0);
     assert.deepEqual(await run('build'), again, 'and the build cache is left alone');
+    // The first rebuild that ran a step replaces a no-op rebuild's cache, once; then every kind of build uses it and leaves it.
+    const steps = await run('build', '--steps');
+    assert.equal(steps.from, 'steps');
+    assert.notEqual(steps.ino, again.ino, 'a rebuild that ran a step rewrites a no-op rebuild\'s cache');
+    for (const kind of [['--steps'], [], ['--pulled'], ['--no-cache']]) {
+      assert.deepEqual(await run('build', ...kind), steps, `a build (${kind.join(' ') || 'no-op'}) uses a step-running rebuild's cache and leaves it`);
+    }
+    // With no cache at all, a rebuild that ran a step writes one of that kind.
+    await rm(cache);
+    assert.equal((await run('build', '--steps')).from, 'steps');
   });
 
   it('ADD of an https URL trusts the CA that NODE_EXTRA_CA_CERTS names, and only then', { skip: buildSkipReason() }, async () => {
