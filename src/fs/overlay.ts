@@ -23,7 +23,7 @@
  * dir costs ~2 ms of each mount and unmount on the build VM, so it is only
  * made when needed.) Overlay stacks at most 500 lower layers.
  */
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StagecraftError } from '../errors.js';
@@ -75,15 +75,11 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
   // whiteouts hide the same paths below, so keeping only the topmost one gives
   // the same merged tree.
   const lowers = [...new Set(opts.lowerDirs.map((d) => path.resolve(d)))];
-  // mount(8) reports a missing lowerdir as "special device overlay does not exist"; say what is missing.
-  const found = await Promise.all(lowers.map((dir) => fs.stat(dir).then((st) => st.isDirectory(), () => false)));
-  const missing = lowers.find((_, i) => !found[i]);
-  if (missing !== undefined) {
-    throw new StagecraftError('MOUNT', `cannot mount overlay on ${target}: layer directory ${missing} is missing`, {
-      hint: 'the local store may be incomplete; pull the image again',
-    });
-  }
-  await Promise.all([target, opts.upperDir, opts.workDir].map((d) => d && fs.mkdir(d, { recursive: true })));
+  // The layer directories are checked only when a mount fails (checkLowers): checking them
+  // first cost a rebuild's step 3-8 ms of waiting on node's thread pool on the build VM.
+  // Directories are made synchronously for the same reason (a few microseconds each).
+  for (const d of [target, opts.upperDir, opts.workDir]) if (d) mkdirSync(d, { recursive: true });
+  const layerDirs = [...lowers]; // (the empty lowers a short read-only stack gets below are not checked)
 
   // Overlay needs at least one lower, and two when there is no upper (a read-only
   // mount of an empty stage gets two distinct empty lowers, made in the scratch dir).
@@ -135,6 +131,8 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
       const withVolatile = [...args];
       withVolatile[4] = `${options.join(',')},volatile`;
       const ok = await runMount(withVolatile, cwd, target, volatileSupported === undefined);
+      // A refused probe says nothing about `volatile` when a layer directory is missing.
+      if (!ok) await checkLowers(layerDirs, target);
       if (volatileSupported === undefined) volatileSupported = ok;
       if (!ok) await runMount(args, cwd, target);
     } else {
@@ -142,6 +140,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<OverlayMo
     }
   } catch (e) {
     if (scratch) await fs.rm(scratch, { recursive: true, force: true });
+    await checkLowers(layerDirs, target);
     throw e;
   }
   // The kernel holds the resolved directories now; symlinks are no longer needed.
@@ -201,6 +200,20 @@ export async function mountsUnder(dir: string): Promise<string[]> {
     if (p === base || p.startsWith(base + '/')) out.push(p);
   }
   return out;
+}
+
+/**
+ * After a failed mount: mount(8) reports a missing lowerdir as "special device
+ * overlay does not exist", so say which layer directory is missing.
+ */
+async function checkLowers(lowers: readonly string[], target: string): Promise<void> {
+  const found = await Promise.all(lowers.map((dir) => fs.stat(dir).then((st) => st.isDirectory(), () => false)));
+  const missing = lowers.find((_, i) => !found[i]);
+  if (missing !== undefined) {
+    throw new StagecraftError('MOUNT', `cannot mount overlay on ${target}: layer directory ${missing} is missing`, {
+      hint: 'the local store may be incomplete; pull the image again',
+    });
+  }
 }
 
 /** Whether this kernel's overlay takes `volatile` (learnt from the first writable mount). */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** A unique name in the store's scratch directory. */
@@ -7,10 +7,15 @@ export function tmpName(tmpDir: string, prefix: string): string {
   return join(tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
+/** fsync(2) on node's thread pool: the one call here that waits on the disk. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
 /** fsyncs a directory so a rename inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  const fd = openSync(dir, 'r');
+  try { await fsyncFd(fd); } finally { closeSync(fd); }
 }
 
 /**
@@ -20,21 +25,24 @@ export async function fsyncDir(dir: string): Promise<void> {
  * there is no fsync: readers still never see a mix, and the caller makes it
  * durable later with one sync (Store.sync, Store.syncWritten).
  */
+// Every caller writes a small record (a tag index, a layer record, a cache record), so the file
+// operations are synchronous: microseconds each, where each of the five took a thread-pool round
+// trip (and a wait behind other work in the pool) before. Only the fsyncs go to the pool.
 export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644, opts: { durable?: boolean } = {}): Promise<void> {
   const durable = opts.durable ?? true;
   const tmp = tmpName(tmpDir, 'write');
-  await mkdir(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true });
   try {
-    const fh = await open(tmp, 'wx', mode);
+    const fd = openSync(tmp, 'wx', mode);
     try {
-      await fh.writeFile(data);
-      if (durable) await fh.sync();
+      writeFileSync(fd, data);
+      if (durable) await fsyncFd(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await rename(tmp, path);
+    renameSync(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
     throw e;
   }
   if (durable) await fsyncDir(dirname(path));

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { digestHex, HashingStream, isDigest, sha256, verifiesAs, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { tmpName } from './atomic.js';
+import { fsyncFd, tmpName } from './atomic.js';
 import type { PendingSync } from './pending-sync.js';
 
 /** Blobs up to this size are read with one blocking read (getBytes). */
@@ -66,6 +66,15 @@ export class BlobStore {
     try {
       if (body instanceof Uint8Array) {
         result = { digest: sha256(body), size: body.byteLength };
+        if ((!desc || (desc.digest === result.digest && desc.size === result.size)) && body.byteLength <= SYNC_READ_MAX) {
+          // A document (config, manifest): written synchronously, as it is read (getBytes); only an fsync waits on the pool.
+          const fd = openSync(tmp, 'wx', 0o644);
+          try { writeFileSync(fd, body); if (durable) await fsyncFd(fd); } finally { closeSync(fd); }
+          chmodSync(tmp, 0o444);
+          renameSync(tmp, this.path(result.digest));
+          if (!durable) this.#pending?.file(this.path(result.digest));
+          return result;
+        }
         if (!desc || (desc.digest === result.digest && desc.size === result.size)) {
           const fh = await open(tmp, 'wx', 0o644);
           try { await fh.writeFile(body); if (durable) await fh.sync(); } finally { await fh.close(); }

@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rmSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StagecraftError } from '../errors.js';
 
@@ -34,7 +35,7 @@ export class StoreLock {
       try {
         return await fn();
       } finally {
-        await rm(this.#path, { force: true });
+        rmSync(this.#path, { force: true });
       }
     });
     this.#queue = next.catch(() => undefined);
@@ -45,7 +46,8 @@ export class StoreLock {
     const deadline = Date.now() + this.#timeoutMs;
     for (;;) {
       try {
-        await writeFile(this.#path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        // Synchronous, as the release below: microseconds, where the thread pool took a millisecond or more.
+        writeFileSync(this.#path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

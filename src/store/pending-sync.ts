@@ -16,8 +16,8 @@
  * Every unsynced write the store makes is noted here (layer directories and
  * their records, blobs, `.links` lists); an unpack notes `everything()`.
  */
-import { readdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { fsyncFd } from './atomic.js';
 import { dirname, join } from 'node:path';
 
 /** More paths than this and one syncfs is cheaper than an fsync each (~0.3 ms per small file here). */
@@ -113,15 +113,16 @@ export class PendingSync {
  * skipped.
  */
 export async function fsyncPaths(files: readonly string[], dirs: readonly string[], parallel = 8): Promise<void> {
+  // open and close are synchronous (microseconds); only the fsync waits on the thread pool.
   const one = async (p: string): Promise<void> => {
-    let fh;
+    let fd;
     try {
-      fh = await open(p, 'r');
+      fd = openSync(p, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
-    try { await fh.sync(); } finally { await fh.close(); }
+    try { await fsyncFd(fd); } finally { closeSync(fd); }
   };
   const run = async (paths: readonly string[]): Promise<void> => {
     let next = 0;

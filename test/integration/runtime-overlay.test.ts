@@ -14,7 +14,7 @@ import { assertNothingMounted, rootSkipReason, tempDir } from './runtime-fixture
 
 const skip = rootSkipReason();
 let passed = 0;
-const TOTAL = 11;
+const TOTAL = 12;
 
 describe('overlay mounts', { skip }, () => {
   let base: string;
@@ -172,6 +172,31 @@ describe('overlay mounts', { skip }, () => {
     await m.unmount();
     await m.unmount();
     assert.deepEqual(await mountsUnder(target), []);
+    passed++;
+  });
+
+  it('a missing layer dir at a process\'s first writable mount (the `volatile` probe) is named, and later mounts still get `volatile`', async () => {
+    // A fresh process: the probe happens once per process, at its first writable mount.
+    const d = await tempDir('probe');
+    const script = path.join(d, 'probe.mts');
+    await fs.mkdir(path.join(d, 'lower'));
+    await fs.writeFile(script, [
+      `import { mountOverlay } from ${JSON.stringify(path.join(repoRoot, 'src/fs/overlay.ts'))};`,
+      `import { readFileSync } from 'node:fs';`,
+      `const d = ${JSON.stringify(d)};`,
+      'const out = {};',
+      "try { await mountOverlay({ lowerDirs: [d + '/gone'], upperDir: d + '/u1', workDir: d + '/w1', target: d + '/m1' }); out.first = 'mounted'; }",
+      'catch (e) { out.first = e.code + \': \' + e.message; }',
+      "const m = await mountOverlay({ lowerDirs: [d + '/lower'], upperDir: d + '/u2', workDir: d + '/w2', target: d + '/m2' });",
+      "out.options = readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').find((l) => l.split(' ')[4] === d + '/m2') ?? '';",
+      'await m.unmount();',
+      'console.log(JSON.stringify(out));',
+    ].join('\n'));
+    const r = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n').pop()!) as { first: string; options: string };
+    assert.match(r.first, /^MOUNT: .*layer directory .*\/gone is missing/);
+    assert.match(r.options, /[,\s](fsync=)?volatile(,|$)/, `the second mount has no volatile option: ${r.options}`);
+    assert.deepEqual(await mountsUnder(d), []);
+    await fs.rm(d, { recursive: true, force: true });
     passed++;
   });
 
