@@ -22,6 +22,13 @@ function dir(spec: TreeSpec): string {
 }
 /** Files written just now are "racily clean"; age them past the stat cache's window. */
 const settle = () => sleep(120);
+/** A new process's view: open the context from the cache file, hash, and wait for the cache to be saved. */
+async function hashSaved(d: string, statCachePath: string, sources: string[]) {
+  const ctx = await BuildContext.open(d, { statCachePath });
+  const r = await ctx.hashSources(sources);
+  await ctx.flush();
+  return r;
+}
 
 describe('BuildContext: .dockerignore', () => {
   it('testDockerignore: ba*, Dockerfile, !bay, .dockerignore with COPY . .', async () => {
@@ -69,21 +76,21 @@ describe('BuildContext.hashSources: content digests and the stat cache', () => {
     const d = dir(SPEC);
     const cachePath = join(base, `cache${n}/stat-cache.json`);
     await settle();
-    const first = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    const first = await hashSaved(d, cachePath, ['.']);
     assert.equal(first.files, 6);
     assert.equal(first.bytesRead, 9 + 9 + 6 + 5000 + 1 + 4);
     assert.match(first.digest, /^sha256:[0-9a-f]{64}$/);
 
     // A new process would open the context again from the same cache file.
-    const second = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    const second = await hashSaved(d, cachePath, ['.']);
     assert.deepEqual(second, { ...first, bytesRead: 0 });
 
     writeFileSync(join(d, 'src/y.ts'), 'Y2');
     await settle();
-    const third = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    const third = await hashSaved(d, cachePath, ['.']);
     assert.equal(third.bytesRead, 2);
     assert.notEqual(third.digest, first.digest);
-    const fourth = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    const fourth = await hashSaved(d, cachePath, ['.']);
     assert.equal(fourth.bytesRead, 0);
     assert.equal(fourth.digest, third.digest);
   });
@@ -156,7 +163,8 @@ describe('BuildContext.hashSources: content digests and the stat cache', () => {
     const ctx = await BuildContext.open(d, { statCachePath: cachePath });
     const results = await Promise.all([ctx.hashSources(['src']), ctx.hashSources(['*.go']), ctx.hashSources(['.']), ctx.hashSources(['README.md'])]);
     assert.equal(results.length, 4);
-    const again = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['.']);
+    await ctx.flush();
+    const again = await hashSaved(d, cachePath, ['.']);
     assert.equal(again.bytesRead, 0);
     assert.equal(again.digest, results[2]!.digest);
   });
@@ -173,12 +181,24 @@ describe('BuildContext.hashSources: content digests and the stat cache', () => {
     assert.equal(Object.keys(saved.entries).length, 40);
   });
 
+  it('hashSources does not wait for the cache to be saved; flush() does, and reports a save that failed', async () => {
+    const d = dir({ f: 'x' });
+    await settle();
+    const blocker = join(base, `blocker${n}`);
+    writeFileSync(blocker, 'a file where the cache directory should be');
+    const ctx = await BuildContext.open(d, { statCachePath: join(blocker, 'stat-cache.json') });
+    const r = await ctx.hashSources(['f']);
+    assert.equal(r.bytesRead, 1, 'the digest is there although the save fails');
+    await assert.rejects(ctx.flush(), (e: NodeJS.ErrnoException) => e.code === 'ENOTDIR' || e.code === 'EEXIST');
+    await ctx.flush(); // nothing left to wait for
+  });
+
   it('a corrupt cache file is ignored and rewritten', async () => {
     const d = dir({ f: 'x' });
     const cachePath = join(base, `corrupt${n}.json`);
     writeFileSync(cachePath, '{not json');
     await settle();
-    const r = await (await BuildContext.open(d, { statCachePath: cachePath })).hashSources(['f']);
+    const r = await hashSaved(d, cachePath, ['f']);
     assert.equal(r.bytesRead, 1);
     assert.equal(JSON.parse(readFileSync(cachePath, 'utf8')).version, 1);
   });

@@ -220,7 +220,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
     });
   } catch (e) {
     await flushRecords().catch(() => undefined);
-    await store.discarded();
+    await Promise.all([store.discarded(), context.flush().catch(() => undefined)]);
     throw e;
   }
   // The steps' scratch directories go while the image is written (Store.discard).
@@ -233,7 +233,8 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   // with the new layers (before the cache records and the tags name any of them).
   const image = await store.writeImageDeferred({ config, layers: layerDescs });
   await flushRecords(image.wrote);
-  await discarded;
+  // The context's stat cache was saved in the background too (BuildContext.hashSources).
+  await Promise.all([discarded, context.flush()]);
   const manifestDigest = image.digest;
   const resolvedImage = await store.resolve(manifestDigest);
   const tags: string[] = [];
