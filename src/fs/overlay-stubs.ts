@@ -18,7 +18,7 @@
  *    differ, which a layer does not need to carry.)
  * Targets that already existed are never stubs and are never touched.
  */
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isOpaqueDir, readPathXattrs } from './overlay-xattr.js';
 import { resolvePartsInRoot } from './scoped-path.js';
@@ -97,13 +97,22 @@ export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<s
  * The step's process may have replaced a parent (say /etc) with a symlink to
  * a host path; following it would make cleanup delete host files.
  */
+// Synchronous, like the walk in scoped-path.ts: a step's cleanup looks at a few dozen paths.
 async function lstatNoFollow(root: string, rel: string): Promise<import('node:fs').Stats | undefined> {
   const parts = rel.split('/');
   for (let i = 1; i < parts.length; i++) {
-    const st = await fs.lstat(path.join(root, ...parts.slice(0, i))).catch(() => undefined);
+    const st = lstatMaybeSync(path.join(root, ...parts.slice(0, i)));
     if (!st || !st.isDirectory()) return undefined;
   }
-  return fs.lstat(path.join(root, rel)).catch(() => undefined);
+  return lstatMaybeSync(path.join(root, rel));
+}
+
+function lstatMaybeSync(p: string): import('node:fs').Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function deepestFirst(paths: string[]): string[] {
