@@ -235,6 +235,35 @@ describe('store: images, tags, prune', () => {
     }
   });
 
+  it('tagAll with `after`: tags land only once it resolves, and not at all when it rejects', async () => {
+    const store = await Store.open(newRoot());
+    const one = (await addImage(store, { f: '1' })).manifest;
+    const two = (await addImage(store, { f: '2' })).manifest;
+    await store.tag('docker.io/library/app:1', one);
+    const indexPath = join(store.root, 'index.json');
+    const before = readFileSync(indexPath, 'utf8');
+    const leftovers = () => readdirSync(store.tmpDir);
+    const tmpBefore = leftovers();
+
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const tagging = store.tagAll(['docker.io/library/app:1', 'docker.io/library/app:2'], two, gate);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readFileSync(indexPath, 'utf8'), before, 'no tag changes while `after` is pending');
+    release();
+    await tagging;
+    assert.equal((await store.resolve('docker.io/library/app:1')).manifestDigest, two);
+    assert.equal((await store.resolve('docker.io/library/app:2')).manifestDigest, two);
+
+    const after = readFileSync(indexPath, 'utf8');
+    const failed = new Error('sync failed');
+    await assert.rejects(store.tagAll(['docker.io/library/app:1'], one, Promise.reject(failed)), (e) => e === failed);
+    assert.equal(readFileSync(indexPath, 'utf8'), after, 'a rejected `after` changes no tag');
+    assert.deepEqual(leftovers(), tmpBefore, 'and leaves no temporary file');
+    await store.tag('docker.io/library/app:1', one); // the lock was released
+    assert.equal((await store.resolve('docker.io/library/app:1')).manifestDigest, one);
+  });
+
   it('a failed operation leaves existing tags and blobs untouched', async () => {
     const store = await Store.open(newRoot());
     const { manifest, blob } = await addImage(store, { f: '1' });

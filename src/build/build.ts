@@ -232,17 +232,14 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   // The image's config and manifest are written unsynced, so that the one sync below covers them
   // with the new layers (before the cache records and the tags name any of them).
   const image = await store.writeImageDeferred({ config, layers: layerDescs });
-  await flushRecords(image.wrote);
-  // The context's stat cache was saved in the background too (BuildContext.hashSources).
-  await Promise.all([discarded, context.flush()]);
   const manifestDigest = image.digest;
+  const tags = (opts.tags ?? []).map((t) => normalizeRef(t).toString());
+  // No tag names the image before it is synced, its cache records are written, the steps' scratch
+  // is removed and the context's stat cache is saved (BuildContext.hashSources); the new tag index
+  // is written and fsynced meanwhile (Store.tagAll).
+  const ready = Promise.all([flushRecords(image.wrote), discarded, context.flush()]);
+  await Promise.all([ready, tags.length > 0 ? store.tagAll([...new Set(tags)], manifestDigest, ready) : undefined]);
   const resolvedImage = await store.resolve(manifestDigest);
-  const tags: string[] = [];
-  for (const t of opts.tags ?? []) {
-    const ref = normalizeRef(t).toString();
-    await store.tag(ref, manifestDigest);
-    tags.push(ref);
-  }
   const size = target.layers.reduce((n, l) => n + l.size, 0);
   emit({ type: 'image', ref: tags[0], manifestDigest, configDigest: resolvedImage.configDigest, size });
 

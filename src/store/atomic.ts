@@ -28,7 +28,9 @@ export async function fsyncDir(dir: string): Promise<void> {
 // Every caller writes a small record (a tag index, a layer record, a cache record), so the file
 // operations are synchronous: microseconds each, where each of the five took a thread-pool round
 // trip (and a wait behind other work in the pool) before. Only the fsyncs go to the pool.
-export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644, opts: { durable?: boolean } = {}): Promise<void> {
+// `after`: the rename waits for it (the file is written and fsynced meanwhile); when it rejects,
+// nothing is renamed and the error is thrown.
+export async function writeFileAtomic(path: string, data: Uint8Array | string, tmpDir: string, mode = 0o644, opts: { durable?: boolean; after?: Promise<unknown> } = {}): Promise<void> {
   const durable = opts.durable ?? true;
   const tmp = tmpName(tmpDir, 'write');
   mkdirSync(dirname(path), { recursive: true });
@@ -40,6 +42,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, t
     } finally {
       closeSync(fd);
     }
+    await opts.after;
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

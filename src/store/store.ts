@@ -182,15 +182,28 @@ export class Store {
 
   /** Points `ref` (a full, normalised reference) at a stored manifest, replacing any previous target. */
   async tag(ref: string, manifestDigest: Digest): Promise<void> {
+    await this.tagAll([ref], manifestDigest);
+  }
+
+  /**
+   * Points every ref at the image in one write of the tag index. With `after` (a build: the sync
+   * of the image's layers and documents), the new index is written and fsynced while `after` is
+   * pending and renamed into place once it resolves, so no tag names an image before it is on disk
+   * and the build waits for one fsync fewer; when `after` rejects, no tag changes.
+   */
+  async tagAll(refs: readonly string[], manifestDigest: Digest, after?: Promise<unknown>): Promise<void> {
+    after?.catch(() => undefined); // its rejection is thrown below, once awaited
     const { manifest, mediaType, size } = await this.#manifest(manifestDigest);
     const config = parseImageConfig(await this.blobs.getBytes(manifest.config.digest));
     await this.#lock.run(async () => {
       const index = await this.#tags.read();
-      const annotations: Record<string, string> = { [Annotation.refName]: ref };
-      if (config.created) annotations[Annotation.created] = config.created;
-      index.manifests = index.manifests.filter((d) => refOf(d) !== ref);
-      index.manifests.push({ mediaType, digest: manifestDigest, size, annotations });
-      await this.#tags.write(index);
+      for (const ref of refs) {
+        const annotations: Record<string, string> = { [Annotation.refName]: ref };
+        if (config.created) annotations[Annotation.created] = config.created;
+        index.manifests = index.manifests.filter((d) => refOf(d) !== ref);
+        index.manifests.push({ mediaType, digest: manifestDigest, size, annotations });
+      }
+      await this.#tags.write(index, after);
     });
   }
 

@@ -38,12 +38,16 @@ export class TagIndex {
     }
   }
 
-  async write(index: Index): Promise<void> {
+  /** Replaces the index (durably); with `after`, the new index takes effect only once it resolves. */
+  async write(index: Index, after?: Promise<unknown>): Promise<void> {
     // Ordinal order: stable across locales, and localeCompare's first call costs ~10 ms (ICU collator).
     const sorted: Index = { ...index, manifests: [...index.manifests].sort((a, b) => compareRefs(refOf(a), refOf(b))) };
     const text = `${JSON.stringify(sorted, null, 1)}\n`;
-    if (text === this.#last) return;
-    await writeFileAtomic(this.path, text, this.#tmp);
+    if (text === this.#last) {
+      await after;
+      return;
+    }
+    await writeFileAtomic(this.path, text, this.#tmp, 0o644, { after });
     this.#last = text;
   }
 }
