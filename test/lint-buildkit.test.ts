@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { conformancePath, corpusMissing } from './support/conformance.js';
 import { lint, type LintWarning } from '../src/lint/index.js';
+import { parse } from '../src/dockerfile/parser/index.js';
+import { parseStages } from '../src/dockerfile/instructions/stages.js';
+import { planGraph } from '../src/plan/graph.js';
 
 interface Expected { rule: string; description: string; url: string | null; detail: string; level: number; line: number }
 interface Case {
@@ -69,6 +72,21 @@ describe('BuildKit lint cases', { skip: missing }, () => {
       } else {
         // Cases with only streamBuildErrRegexp fail later, when COPY finds the ignored file missing: not a lint error.
         assert.equal(r.error, undefined, r.error?.message);
+      }
+      // A build hands lint its own parse, after planning from it: the result must be the same.
+      let parsed;
+      try {
+        parsed = parse(c.dockerfile!, { file: 'Dockerfile' });
+        const platform = { os: 'linux', architecture: 'amd64' } as const;
+        planGraph({ ...parseStages(parsed.ast), escapeToken: parsed.escapeToken }, { buildArgs, platform, buildPlatform: platform, file: 'Dockerfile' });
+      } catch { /* the build reports its own parse and plan errors */ }
+      if (parsed) {
+        const again = lint({
+          dockerfile: c.dockerfile!, parsed, file: 'Dockerfile', buildArgs,
+          ...(c.dockerignore !== undefined ? { dockerignore: c.dockerignore } : {}),
+          stagecraftChecks: false,
+        });
+        assert.deepEqual(again, r, 'lint of the build\'s parse differs from lint of the text');
       }
       passed++;
     });

@@ -175,7 +175,7 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   if ([...resolved.values()].some((s) => s.pulledBytes > 0)) earlySyncs.push(store.sync().catch(() => undefined));
   const needed = graph.needed.map((i) => graph.stages[i]!);
   lintBuild({
-    text, file, dockerfilePath, contextDir, buildArgs: opts.buildArgs ?? {}, target: opts.target, platform: formatPlatform(platform), store, emit,
+    text, parsed, file, dockerfilePath, contextDir, buildArgs: opts.buildArgs ?? {}, target: opts.target, platform: formatPlatform(platform), store, emit,
     image: (ref) => { try { return resolved.get(imageTaskId(ref)); } catch { return undefined; } },
   });
   const imageTasks = new Map<string, Task<ImageSource>>();

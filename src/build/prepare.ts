@@ -20,6 +20,7 @@ import { withTriggerDependencies, type GraphResult } from '../plan/index.js';
 import type { Store } from '../store/index.js';
 import type { EventSink } from './events.js';
 import type { ImageSource } from './images.js';
+import type { ParseResult } from '../dockerfile/ast.js';
 
 export interface ResolveImagesOptions {
   graph: GraphResult;
@@ -88,6 +89,8 @@ export async function resolveImagesAndTriggers(o: ResolveImagesOptions): Promise
 
 export interface LintBuildOptions {
   text: string;
+  /** The build's parse of `text` (lint does not parse it again). */
+  parsed?: ParseResult | undefined;
   file: string;
   dockerfilePath: string;
   contextDir: string;
@@ -146,6 +149,7 @@ export function lintBuild(o: LintBuildOptions): void {
   const infos = new Map<string, BaseImageInfo | undefined>();
   const result = lint({
     dockerfile: o.text,
+    parsed: o.parsed,
     file: o.file,
     dockerignore,
     buildArgs: o.buildArgs,

@@ -63,7 +63,7 @@ export function lint(input: LintInput): LintResult {
   let parsed: ReturnType<typeof parse>;
   let config: CheckDirective;
   try {
-    parsed = parse(input.dockerfile, file !== undefined ? { file } : {});
+    parsed = input.parsed ?? parse(input.dockerfile, file !== undefined ? { file } : {});
     config = checkConfig(parsed.directives.check, buildArgs, parseDirective('check', input.dockerfile)?.line);
   } catch (e) {
     return failure(e, file);

@@ -5,6 +5,7 @@
  */
 import type { StagecraftError } from '../errors.js';
 import type { LintLevel } from './rules.js';
+import type { ParseResult } from '../dockerfile/ast.js';
 
 export interface LintLocation {
   file?: string;
@@ -52,6 +53,11 @@ export type StageFilesystemProbe = (stageIndex: number, absolutePath: string) =>
 
 export interface LintInput {
   dockerfile: string;
+  /**
+   * `parse(dockerfile, { file })`, when the caller has it already (a build does): lint then does
+   * not parse the text again. It must be the parse of this text with this file name.
+   */
+  parsed?: ParseResult | undefined;
   /** Shown in locations (`Dockerfile`). */
   file?: string;
   /** The .dockerignore text that applies to this Dockerfile, if any. */
