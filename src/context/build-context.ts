@@ -77,11 +77,9 @@ export class BuildContext {
 
   /**
    * Content digest of what these sources select, for the COPY step's cache
-   * key. Unchanged files are not read (stat cache); the cache is saved after.
-   */
-  /**
-   * The digest of what `sources` select. The stat cache is saved in the background (a one-file
-   * rebuild's step waited 2-3 ms for it on the build VM); `flush()` waits for the saves.
+   * key. Unchanged files are not read (stat cache). The cache is saved in the
+   * background (a one-file rebuild's step waited 2-3 ms for it on the build
+   * VM); `flush()` waits for the saves.
    */
   async hashSources(sources: string[], opts: SelectOptions = {}): Promise<HashResult> {
     const result = await hashTree(this.dir, sources, { ...opts, ignore: this.ignore, statCache: this.statCache, includeOwners: false });

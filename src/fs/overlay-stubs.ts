@@ -97,8 +97,8 @@ export async function cleanUpper(upperDir: string, stubs: MountStubs): Promise<s
  * The step's process may have replaced a parent (say /etc) with a symlink to
  * a host path; following it would make cleanup delete host files.
  */
-// Synchronous, like the walk in scoped-path.ts: a step's cleanup looks at a few dozen paths.
 async function lstatNoFollow(root: string, rel: string): Promise<import('node:fs').Stats | undefined> {
+  // Synchronous, like the walk in scoped-path.ts: a step's cleanup looks at a few dozen paths.
   const parts = rel.split('/');
   for (let i = 1; i < parts.length; i++) {
     const st = lstatMaybeSync(path.join(root, ...parts.slice(0, i)));

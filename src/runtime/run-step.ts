@@ -5,8 +5,8 @@
  * hand it to `writeLayerFromUpper`.
  *
  *   snapshotDir/upper   the changes (kept; the caller turns them into a layer)
- *   snapshotDir/work    overlay's scratch (removed)
- *   snapshotDir/merged  the mount point (removed)
+ *   snapshotDir/work    overlay's scratch (left for the caller, which removes snapshotDir)
+ *   snapshotDir/merged  the mount point, empty (likewise)
  */
 import * as path from 'node:path';
 import { mountOverlay } from '../fs/overlay.js';
