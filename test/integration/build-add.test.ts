@@ -9,11 +9,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, writeFile, chmod } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { existsIn, withRootfs } from '../support/oci-run.js';
@@ -22,7 +22,7 @@ import { parseSecretFlag, parseSshFlag } from '../../src/build/secrets.js';
 import { buildFailure, buildSkipReason, buildWithEvents, openBuildEnv, steps, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build add', 8);
+const tally = new Tally('build add', 9);
 
 async function contextWith(env: BuildEnv, files: Record<string, string | Buffer>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-add-'));
@@ -38,11 +38,55 @@ const sh = (cmd: string, cwd: string): string => execFileSync('sh', ['-c', cmd],
 
 const PRIVATE_TOKEN = `tok-${Date.now().toString(36)}-private`;
 
-/** A static file server on 127.0.0.1 (paths under /private/ need `Authorization: Bearer PRIVATE_TOKEN`) over `root`, with Last-Modified from `lastModified` and a request log. */
+/**
+ * git's smart HTTP protocol for the repositories under `projectRoot`: `git http-backend` run as
+ * a CGI program for one request (its headers end at the first empty line, `Status:` among them).
+ */
+function gitHttpBackend(req: IncomingMessage, res: ServerResponse, projectRoot: string, pathInfo: string, query: string): void {
+  const child = spawn('git', ['http-backend'], {
+    env: {
+      ...process.env,
+      GIT_PROJECT_ROOT: projectRoot, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: pathInfo, QUERY_STRING: query,
+      REQUEST_METHOD: req.method ?? 'GET', CONTENT_TYPE: req.headers['content-type'] ?? '', REMOTE_ADDR: '127.0.0.1',
+      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''), HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+    },
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  req.pipe(child.stdin!);
+  let head = Buffer.alloc(0);
+  let started = false;
+  child.stdout!.on('data', (c: Buffer) => {
+    if (started) { res.write(c); return; }
+    head = Buffer.concat([head, c]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end === -1) return;
+    let status = 200;
+    const headers: Record<string, string> = {};
+    for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim();
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+      else headers[name] = value;
+    }
+    res.writeHead(status, headers);
+    started = true;
+    if (head.length > end + 4) res.write(head.subarray(end + 4));
+  });
+  child.stdout!.on('end', () => res.end());
+  child.on('error', () => res.writeHead(500).end());
+}
+
+/** A static file server on 127.0.0.1 (paths under /private/ need `Authorization: Bearer PRIVATE_TOKEN`) over `root`, with Last-Modified from `lastModified` and a request log. Paths under /smart/ are git repositories served with git's smart HTTP protocol. */
 async function serve(root: string, lastModified: Date): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
-    requests.push(req.url ?? '');
+    requests.push(`${req.method} ${req.url ?? ''}`);
+    const [urlPath, query = ''] = (req.url ?? '/').split('?') as [string, string?];
+    if (urlPath.startsWith('/smart/')) {
+      gitHttpBackend(req, res, join(root, 'smart'), decodeURIComponent(urlPath.slice('/smart'.length)), query);
+      return;
+    }
     if ((req.url ?? '').startsWith('/private/') && req.headers.authorization !== `Bearer ${PRIVATE_TOKEN}`) {
       res.writeHead(401).end();
       return;
@@ -229,6 +273,43 @@ describe('ADD builds', { skip }, () => {
     const wrong = await contextWith(env, { Dockerfile: `FROM @REGISTRY@/busybox:latest\nADD --checksum=deadbeef ${repo} /x\n` });
     const f = await buildFailure({ context: wrong, root: env.root });
     assert.match((f.error as Error).message, new RegExp(`expected checksum to match deadbeef, got ${commit}`));
+    tally.pass();
+  });
+
+  it('git over smart HTTP: a branch or tag is fetched shallow (only its commit), a commit id gets the whole history; all through git-upload-pack', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'stagecraft-add-gitsmart-'));
+    env.scratch.push(work);
+    const git = (cmd: string): string => sh(`git -c user.name=t -c user.email=t@t -c init.defaultBranch=main ${cmd}`, work).trim();
+    git('init -q .');
+    await writeFile(join(work, 'f'), 'one\n');
+    git('add f && git -c user.name=t -c user.email=t@t commit -q -m one && git tag v1');
+    const first = git('rev-parse HEAD');
+    await writeFile(join(work, 'f'), 'two\n');
+    git('commit -q -am two');
+    const head = git('rev-parse HEAD');
+    await mkdir(join(webRoot, 'smart'), { recursive: true });
+    sh(`git clone -q --bare . ${join(webRoot, 'smart', 'repo.git')}`, work); // no update-server-info: only the smart protocol can serve it
+    const repo = `${web.url}/smart/repo.git`;
+    const before = web.requests.length;
+    const context = await contextWith(env, {
+      Dockerfile: [
+        'FROM @REGISTRY@/busybox:latest',
+        `ADD --keep-git-dir=true ${repo}#main /branch`,
+        `ADD --keep-git-dir=true ${repo}#v1 /tag`,
+        `ADD --keep-git-dir=true ${repo}#${first} /commit`,
+      ].join('\n'),
+    });
+    const { result } = await buildWithEvents({ context, tags: ['add-gitsmart:1'], root: env.root });
+    await withRootfs(env.root, result.tags[0]!, async (fs) => {
+      assert.equal(await readFile(join(fs, 'branch/f'), 'utf8'), 'two\n');
+      assert.equal((await readFile(join(fs, 'branch/.git/shallow'), 'utf8')).trim(), head, 'the branch: only its commit was fetched');
+      assert.equal(await readFile(join(fs, 'tag/f'), 'utf8'), 'one\n');
+      assert.equal((await readFile(join(fs, 'tag/.git/shallow'), 'utf8')).trim(), first, 'the tag: only its commit was fetched');
+      assert.equal(await readFile(join(fs, 'commit/f'), 'utf8'), 'one\n');
+      assert.equal(await existsIn(fs, '/commit/.git/shallow'), false, 'a commit id is cloned whole');
+    });
+    const asked = web.requests.slice(before);
+    assert.ok(asked.some((r) => r.startsWith('POST /smart/repo.git/git-upload-pack')), `the smart protocol was used: ${asked.join(' | ')}`);
     tally.pass();
   });
 
