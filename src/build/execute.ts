@@ -157,11 +157,12 @@ export async function executeCopy(
     mkdirSync(upperDir);
     mkdirSync(workDir);
     // COPY --link (docs/run-mounts.md): the files go into an empty tree of their own, the
-    // step's layer; the stage is mounted read-only, only to resolve --chown names.
-    // (A read-only overlay needs a layer: with none, the empty work dir stands in.)
+    // step's layer; the stage is mounted read-only only to resolve --chown names (a numeric
+    // --chown, or none, needs no mount). (Without a mount, the empty work dir stands in.)
+    const chownNames = /[^0-9:]/.test(step.chown ?? '');
     const dest = !step.link
       ? await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), upperDir, workDir, target: join(dir, 'merged') })
-      : layers.length > 0 ? await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), target: join(dir, 'merged'), readonly: true }) : undefined;
+      : layers.length > 0 && chownNames ? await mountOverlay({ lowerDirs: lowerDirs(ctx.store, layers), target: join(dir, 'merged'), readonly: true }) : undefined;
     if (dest) mounts.push(dest);
     const destRoot = step.link ? upperDir : dest!.target;
 
