@@ -11,10 +11,11 @@
  * wildcard are followed, inside the root.
  */
 import type { Dirent, Stats } from 'node:fs';
-import { lstatSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { StagecraftError } from '../errors.js';
 import { BadPatternError, DockerIgnore, filepathMatch } from '../dockerfile/dockerignore/index.js';
 import { compilePattern, hasWildcard, suggest, type CompiledPattern } from './copy-glob.js';
+import { lstatMaybeSync } from './copy-tree.js';
 import { resolveInRoot, splitPath } from './scoped-path.js';
 
 /** Return true to leave an entry out as if it did not exist (.dockerignore). */
@@ -68,18 +69,8 @@ function baseName(rel: string): string {
   return i < 0 ? rel : rel.slice(i + 1);
 }
 
-// Synchronous, as the walks in scoped-path.ts and the context hash (tree-hash.ts): one system
-// call each, where a thread-pool round trip cost ~10x as long on the build VM.
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
-  try {
-    return lstatSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-}
-
+// Lookups here are synchronous, as the walks in scoped-path.ts and the context hash (tree-hash.ts):
+// one system call each, where a thread-pool round trip cost ~10x as long on the build VM.
 async function readdirSorted(host: string): Promise<Dirent[]> {
   const list = readdirSync(host, { withFileTypes: true });
   return list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -94,7 +85,7 @@ async function notFound(root: string, rel: string, opts: ResolveSourcesOptions):
   for (const c of comps) {
     const next = joinRel(dirRel, c);
     const host = await resolveInRoot(root, next);
-    const st = await lstatOrUndefined(host);
+    const st = lstatMaybeSync(host);
     if (st && !(opts.ignore?.(next, st.isDirectory()) ?? false)) {
       dirRel = next;
       continue;
@@ -158,7 +149,7 @@ async function resolveUnder(
   if (w < 0) {
     const rel = joinRel(pivot, pattern);
     const host = await resolveInRoot(root, rel);
-    const stat = await lstatOrUndefined(host);
+    const stat = lstatMaybeSync(host);
     if (!stat || (rel !== '' && (opts.ignore?.(rel, stat.isDirectory()) ?? false))) {
       if (!strict) return [];
       throw await notFound(root, rel, opts);
@@ -168,7 +159,7 @@ async function resolveUnder(
 
   const baseRel = joinRel(pivot, comps.slice(0, w).join('/'));
   const baseHost = await resolveInRoot(root, baseRel);
-  const baseStat = await lstatOrUndefined(baseHost);
+  const baseStat = lstatMaybeSync(baseHost);
   if (!baseStat || !baseStat.isDirectory()) {
     if (!strict) return [];
     throw await notFound(root, baseRel, opts);
@@ -195,7 +186,7 @@ async function resolveUnder(
   const out: SourceMatch[] = [];
   for (const rel of found) {
     const host = await resolveInRoot(root, rel);
-    const stat = await lstatOrUndefined(host);
+    const stat = lstatMaybeSync(host);
     // A dangling link matched by a wildcard has nothing to copy.
     if (!stat) throw await notFound(root, rel, opts);
     out.push({ spec, rel, host, stat, destRel: destRelOf(rel) });
