@@ -8,6 +8,8 @@ import { isStagecraftError } from '../src/errors.js';
 import { BuildContext } from '../src/context/build-context.js';
 import { StatCache } from '../src/context/stat-cache.js';
 import { hashTree } from '../src/context/tree-hash.js';
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { copy } from '../src/fs/copy.js';
 import { readTree, writeTree, type TreeSpec } from './support/fs-tree.js';
 
@@ -214,6 +216,36 @@ describe('hashTree for stage sources', () => {
     const c0 = await hashTree(d, ['/app'], { includeOwners: false });
     chownSync(join(d, 'app/bin'), 0, 0);
     assert.equal((await hashTree(d, ['/app'], { includeOwners: false })).digest, c0.digest);
+  });
+  it('many small files (read in slices) and large ones (streamed) each get their own content hash', async () => {
+    // Enough small files for several of the synchronous slices, large ones among them, and
+    // sizes on both sides of the 256 KiB line between the two ways of reading.
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 3000; i++) spec[`t/d${i % 7}/f${i}`] = `small ${i}\n`.repeat(i % 13);
+    spec['t/d3/big-a'] = Buffer.alloc(256 * 1024, 'a').toString();
+    spec['t/d3/big-b'] = Buffer.alloc(256 * 1024 + 1, 'b').toString();
+    spec['t/d5/big-c'] = Buffer.alloc(3 * 1024 * 1024 + 7, 'c').toString();
+    const d = dir(spec);
+    await settle();
+    const cache = StatCache.memory();
+    const h = await hashTree(d, ['t'], { statCache: cache });
+    assert.equal(h.files, 3003);
+    let checked = 0;
+    for (const rel of Object.keys(spec)) {
+      const p = join(d, rel);
+      const want = createHash('sha256').update(readFileSync(p)).digest('hex');
+      assert.equal(cache.lookup(p, lstatSync(p, { bigint: true })), want, rel);
+      checked++;
+    }
+    assert.equal(checked, 3003);
+    // All from the cache now: the same digest, nothing read; one changed file in either group changes it.
+    const again = await hashTree(d, ['t'], { statCache: cache });
+    assert.deepEqual([again.digest, again.bytesRead], [h.digest, 0]);
+    writeFileSync(join(d, 't/d2/f100'), 'changed');
+    const small = await hashTree(d, ['t']);
+    assert.notEqual(small.digest, h.digest);
+    writeFileSync(join(d, 't/d5/big-c'), Buffer.alloc(3 * 1024 * 1024 + 7, 'd'));
+    assert.notEqual((await hashTree(d, ['t'])).digest, small.digest);
   });
   it('missing sources fail like COPY does', async () => {
     const d = dir({ 'app/bin': 'elf' });
