@@ -3,7 +3,8 @@
  *
  *   <root>/cache-mounts/<name>/data        the cache (shared and locked users)
  *   <root>/cache-mounts/<name>/private-N   extra copies for `sharing=private`
- *   <root>/cache-mounts/<name>/*.lock      who holds a slot (pid, O_EXCL)
+ *   <root>/cache-mounts/<name>/*.lock      who holds a slot (pid, O_EXCL), or holds
+ *                                          the shared slot (shared-<pid>-<n>.lock)
  *
  * `<name>` is the id made file-name safe plus a short hash of the id, and,
  * when the mount gives uid, gid or mode, those settings: BuildKit keys a
@@ -21,7 +22,7 @@
  * Cache directories are mounted into the step, never into its snapshot, so
  * nothing in them becomes part of a layer.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -61,18 +62,31 @@ export function cacheDirName(id: string): string {
 /** Slots held by this process (a second user in this process must not take them either). */
 const heldHere = new Set<string>();
 
-async function tryLock(path: string): Promise<boolean> {
+/** A lock file's text: the owner's pid, and a token that tells this holder's file from a later one at the same path. */
+function lockText(token: string): string {
+  return `${process.pid}\n${token}\n`;
+}
+
+/** The pid a lock or holder file names (0 when unreadable). */
+async function lockOwner(path: string): Promise<number> {
+  const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim().split(/\s+/)[0]);
+  return Number.isInteger(owner) && owner > 0 ? owner : 0;
+}
+
+async function tryLock(path: string, token: string): Promise<boolean> {
   if (heldHere.has(path)) return false;
   for (;;) {
     try {
-      await writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      await writeFile(path, lockText(token), { flag: 'wx', mode: 0o600 });
       heldHere.add(path);
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !alive(owner)) {
+    const owner = await lockOwner(path);
+    // Ours but held by no lease here: left by a lease that gave the cache up after a prune moved
+    // it aside and then back (acquireCacheDir).
+    if (owner > 0 && (owner === process.pid || !alive(owner))) {
       await rm(path, { force: true });
       continue;
     }
@@ -141,24 +155,62 @@ export function cacheSlotsName(r: Pick<CacheDirRequest, 'id' | 'uid' | 'gid' | '
   return name;
 }
 
-/** Takes a cache directory for one RUN step; release() when the step is done. */
+/**
+ * Takes a cache directory for one RUN step; release() when the step is done.
+ *
+ * Every user leaves a file naming its pid beside the cache while it holds it: the slot's lock
+ * (`locked`, `private`) or a holder file of its own (`shared`, where many hold the same slot).
+ * `prune --all` leaves a cache that a running build holds this way. It checks before it moves a
+ * cache aside and again after; a user checks that its file is still where it wrote it once it has
+ * its directory, and takes a fresh cache when prune moved this one away meanwhile.
+ */
 export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Promise<CacheDirLease> {
+  for (let attempt = 1; ; attempt++) {
+    const token = randomBytes(8).toString('hex');
+    let taken;
+    try {
+      taken = await acquireOnce(storeRoot, r, token);
+    } catch (e) {
+      // ENOENT: the cache's directory was moved aside by a prune between our steps.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) throw e;
+      continue;
+    }
+    const { lease, holder } = taken;
+    if ((await readFile(holder, 'utf8').catch(() => '')) === lockText(token)) return lease;
+    await lease.release();
+    if (attempt === 3) {
+      throw new StagecraftError('MOUNT', `cache mount ${r.id}: the cache was removed while this build was taking it (stagecraft prune --all ran meanwhile)`, {
+        hint: 'run the build again',
+      });
+    }
+  }
+}
+
+let holders = 0;
+
+async function acquireOnce(storeRoot: string, r: CacheDirRequest, token: string): Promise<{ lease: CacheDirLease; holder: string }> {
   const base = join(storeRoot, 'cache-mounts', cacheSlotsName(r));
   await mkdir(base, { recursive: true, mode: 0o700 });
-  const noop = async (): Promise<void> => undefined;
   if (r.sharing === 'shared') {
-    const dir = await ensureSlot(base, 'data', r);
-    return { dir: await subdir(dir, r.source, r.id), release: noop };
+    const holder = join(base, `shared-${process.pid}-${++holders}.lock`);
+    await writeFile(holder, lockText(token), { flag: 'wx', mode: 0o600 });
+    try {
+      const dir = await ensureSlot(base, 'data', r);
+      return { lease: { dir: await subdir(dir, r.source, r.id), release: () => rm(holder, { force: true }) }, holder };
+    } catch (e) {
+      await rm(holder, { force: true });
+      throw e;
+    }
   }
   if (r.sharing === 'locked') {
     const lock = join(base, 'data.lock');
-    while (!(await tryLock(lock))) {
+    while (!(await tryLock(lock, token))) {
       r.signal?.throwIfAborted();
       await sleep(100);
     }
     try {
       const dir = await ensureSlot(base, 'data', r);
-      return { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) };
+      return { lease: { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) }, holder: lock };
     } catch (e) {
       await unlock(lock);
       throw e;
@@ -167,10 +219,10 @@ export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Pr
   for (let n = 0; ; n++) {
     const slot = n === 0 ? 'data' : `private-${n}`;
     const lock = join(base, `${slot}.lock`);
-    if (!(await tryLock(lock))) continue;
+    if (!(await tryLock(lock, token))) continue;
     try {
       const dir = await ensureSlot(base, slot, r);
-      return { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) };
+      return { lease: { dir: await subdir(dir, r.source, r.id), release: () => unlock(lock) }, holder: lock };
     } catch (e) {
       await unlock(lock);
       throw e;
@@ -187,26 +239,23 @@ export interface CacheMountsPruned {
 
 /**
  * `prune --all`: every RUN cache mount under <root>/cache-mounts goes, except
- * one a live build holds a slot of (its `*.lock` names a running pid). Each
- * is renamed aside first, so a build starting now makes a fresh one.
+ * one a live build holds (a `*.lock` in it names a running pid). Each is
+ * renamed aside first, so a build starting now makes a fresh one, and checked
+ * again once aside: a build that took it between the check and the rename
+ * gets it back where it was (or, when a new one was made there meanwhile, it
+ * stays aside until a later prune finds it unheld).
  */
 export async function clearCacheMounts(storeRoot: string): Promise<CacheMountsPruned> {
   const root = join(storeRoot, 'cache-mounts');
   const names = await readdir(root).catch(() => [] as string[]);
   const out: CacheMountsPruned = { removed: 0, inUse: 0 };
   for (const name of names) {
+    const dir = join(root, name);
     if (name.startsWith('.gone-')) {
-      await rm(join(root, name), { recursive: true, force: true });
+      if (!(await held(dir))) await rm(dir, { recursive: true, force: true });
       continue;
     }
-    const dir = join(root, name);
-    const entries = await readdir(dir).catch(() => [] as string[]);
-    let held = false;
-    for (const e of entries.filter((x) => x.endsWith('.lock'))) {
-      const owner = Number((await readFile(join(dir, e), 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) held = true;
-    }
-    if (held) {
+    if (await held(dir)) {
       out.inUse++;
       continue;
     }
@@ -216,8 +265,23 @@ export async function clearCacheMounts(storeRoot: string): Promise<CacheMountsPr
     } catch {
       continue; // removed meanwhile
     }
+    if (await held(gone)) {
+      await rename(gone, dir).catch(() => undefined);
+      out.inUse++;
+      continue;
+    }
     await rm(gone, { recursive: true, force: true });
     out.removed++;
   }
   return out;
+}
+
+/** Whether a running process holds the cache in `dir` (a `*.lock` there names it). */
+async function held(dir: string): Promise<boolean> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const e of entries.filter((x) => x.endsWith('.lock'))) {
+    const owner = await lockOwner(join(dir, e));
+    if (owner > 0 && alive(owner)) return true;
+  }
+  return false;
 }
