@@ -15,6 +15,16 @@ import { acquireCacheDir, cacheDirName, cacheSlotsName, clearCacheMounts } from 
 import { existsSync } from 'node:fs';
 
 const root = (): Promise<string> => mkdtemp(join(tmpdir(), 'stagecraft-cache-mount-'));
+/** Runs fn with a new store root, removed afterwards; counts the test as passed when fn returns. */
+async function inRoot(fn: (r: string) => Promise<void>): Promise<void> {
+  const r = await root();
+  try {
+    await fn(r);
+    passed++;
+  } finally {
+    await rm(r, { recursive: true, force: true });
+  }
+}
 let passed = 0;
 const TOTAL = 9;
 
@@ -158,52 +168,40 @@ describe('cache mount directories', { skip }, () => {
     }
   });
 
-  it('prune --all leaves a cache a running build holds, whatever its sharing, and removes it once released', async () => {
-    const r = await root();
-    try {
-      const shared = await acquireCacheDir(r, { id: 'npm', sharing: 'shared' });
-      const shared2 = await acquireCacheDir(r, { id: 'npm', sharing: 'shared' });
-      const locked = await acquireCacheDir(r, { id: 'apt', sharing: 'locked' });
-      const priv = await acquireCacheDir(r, { id: 'pip', sharing: 'private' });
-      const idle = await acquireCacheDir(r, { id: 'go', sharing: 'shared' });
-      await idle.release();
-      for (const l of [shared, locked, priv]) await writeFile(join(l.dir, 'mark'), 'kept');
-      // A holder that died does not keep a cache.
-      const stale = await acquireCacheDir(r, { id: 'dead', sharing: 'shared' });
-      await stale.release();
-      await writeFile(join(stale.dir, '..', 'shared-999999999-1.lock'), '999999999\nx\n');
-      assert.deepEqual(await clearCacheMounts(r), { removed: 2, inUse: 3 });
-      for (const l of [shared, locked, priv]) assert.equal(await readFile(join(l.dir, 'mark'), 'utf8'), 'kept');
-      assert.equal(existsSync(idle.dir), false);
-      // One of two shared users left: still held.
-      await shared.release();
-      assert.deepEqual(await clearCacheMounts(r), { removed: 0, inUse: 3 });
-      await Promise.all([shared2.release(), locked.release(), priv.release()]);
-      assert.deepEqual(await clearCacheMounts(r), { removed: 3, inUse: 0 });
-      assert.deepEqual(await readdir(join(r, 'cache-mounts')), []);
-      passed++;
-    } finally {
-      await rm(r, { recursive: true, force: true });
-    }
-  });
+  it('prune --all leaves a cache a running build holds, whatever its sharing, and removes it once released', () => inRoot(async (r) => {
+    const shared = await acquireCacheDir(r, { id: 'npm', sharing: 'shared' });
+    const shared2 = await acquireCacheDir(r, { id: 'npm', sharing: 'shared' });
+    const locked = await acquireCacheDir(r, { id: 'apt', sharing: 'locked' });
+    const priv = await acquireCacheDir(r, { id: 'pip', sharing: 'private' });
+    const idle = await acquireCacheDir(r, { id: 'go', sharing: 'shared' });
+    await idle.release();
+    for (const l of [shared, locked, priv]) await writeFile(join(l.dir, 'mark'), 'kept');
+    // A holder that died does not keep a cache.
+    const stale = await acquireCacheDir(r, { id: 'dead', sharing: 'shared' });
+    await stale.release();
+    await writeFile(join(stale.dir, '..', 'shared-999999999-1.lock'), '999999999\nx\n');
+    assert.deepEqual(await clearCacheMounts(r), { removed: 2, inUse: 3 });
+    for (const l of [shared, locked, priv]) assert.equal(await readFile(join(l.dir, 'mark'), 'utf8'), 'kept');
+    assert.equal(existsSync(idle.dir), false);
+    // One of two shared users left: still held.
+    await shared.release();
+    assert.deepEqual(await clearCacheMounts(r), { removed: 0, inUse: 3 });
+    await Promise.all([shared2.release(), locked.release(), priv.release()]);
+    assert.deepEqual(await clearCacheMounts(r), { removed: 3, inUse: 0 });
+    assert.deepEqual(await readdir(join(r, 'cache-mounts')), []);
+  }));
 
-  it('prune --all racing builds that take a cache never removes one they hold', async () => {
-    const r = await root();
-    try {
-      for (let i = 0; i < 150; i++) {
-        const sharing = (['shared', 'locked', 'private'] as const)[i % 3]!;
-        // The prune starts first, so its check and its rename fall between the user's steps.
-        const [, lease] = await Promise.all([clearCacheMounts(r), acquireCacheDir(r, { id: 'race', sharing })]);
-        await writeFile(join(lease.dir, 'mark'), String(i));
-        await clearCacheMounts(r);
-        assert.equal(await readFile(join(lease.dir, 'mark'), 'utf8'), String(i), `round ${i} (${sharing}): the cache in use was removed`);
-        await lease.release();
-      }
-      passed++;
-    } finally {
-      await rm(r, { recursive: true, force: true });
+  it('prune --all racing builds that take a cache never removes one they hold', () => inRoot(async (r) => {
+    for (let i = 0; i < 150; i++) {
+      const sharing = (['shared', 'locked', 'private'] as const)[i % 3]!;
+      // The prune starts first, so its check and its rename fall between the user's steps.
+      const [, lease] = await Promise.all([clearCacheMounts(r), acquireCacheDir(r, { id: 'race', sharing })]);
+      await writeFile(join(lease.dir, 'mark'), String(i));
+      await clearCacheMounts(r);
+      assert.equal(await readFile(join(lease.dir, 'mark'), 'utf8'), String(i), `round ${i} (${sharing}): the cache in use was removed`);
+      await lease.release();
     }
-  });
+  }));
 
   it('summary', () => {
     console.log(`cache mount directories: ${passed}/${TOTAL} passed`);
