@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync, linkSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -46,6 +46,16 @@ describe('detectArchive', () => {
       ['empty.tar.gz', undefined], ['notes.tar', undefined], ['text.gz', undefined],
     ];
     for (const [f, want] of table) assert.equal(await detectArchive(join(ctx, f)), want, f);
+  });
+  it('leaves no archive open once it has looked (also when it stops reading a compressed one early)', async () => {
+    const { ctx } = makeContext();
+    const openInCtx = (): string[] => readdirSync('/proc/self/fd').map((fd) => {
+      try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; }
+    }).filter((t) => t.startsWith(`${ctx}/`));
+    for (const f of ['plain.tar', 'a.tar.gz', 'a.tar.bz2', 'a.tar.xz', 'a.tar.zst', 'empty.tar.gz', 'notes.tar', 'text.gz']) await detectArchive(join(ctx, f));
+    // Handles close on the streams' close events: give them a moment.
+    for (let i = 0; i < 50 && openInCtx().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(openInCtx(), []);
   });
   it('isTarHeader checks the header checksum', () => {
     assert.equal(isTarHeader(Buffer.alloc(512)), false);

@@ -75,7 +75,11 @@ async function archiveStream(host: string, kind: ArchiveKind): Promise<Readable>
   const d = decompress(kind);
   if (!d) return raw;
   raw.on('error', (e) => (d as unknown as Readable).destroy(e));
-  return raw.pipe(d) as unknown as Readable;
+  const out = raw.pipe(d) as unknown as Readable;
+  // A caller that stops early (firstBytes: is it an archive?) destroys `out`; the file's stream,
+  // paused behind it, would otherwise keep its handle open until garbage collection.
+  out.on('close', () => raw.destroy());
+  return out;
 }
 
 async function firstBytes(stream: Readable, n: number): Promise<Buffer> {
