@@ -67,11 +67,19 @@ function lockText(token: string): string {
   return `${process.pid}\n${token}\n`;
 }
 
-/** The pid a lock or holder file names (0 when unreadable). */
-async function lockOwner(path: string): Promise<number> {
-  const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim().split(/\s+/)[0]);
-  return Number.isInteger(owner) && owner > 0 ? owner : 0;
+/** The pid (0 when unreadable) and token a lock or holder file holds. */
+async function lockOwnerToken(path: string): Promise<{ pid: number; token: string }> {
+  const [pid, token] = (await readFile(path, 'utf8').catch(() => '')).trim().split(/\s+/);
+  const owner = Number(pid);
+  return { pid: Number.isInteger(owner) && owner > 0 ? owner : 0, token: token ?? '' };
 }
+
+async function lockOwner(path: string): Promise<number> {
+  return (await lockOwnerToken(path)).pid;
+}
+
+/** Tokens of this process's users, from before they write their file until they release it. */
+const tokensHere = new Set<string>();
 
 async function tryLock(path: string, token: string): Promise<boolean> {
   if (heldHere.has(path)) return false;
@@ -83,10 +91,11 @@ async function tryLock(path: string, token: string): Promise<boolean> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const owner = await lockOwner(path);
-    // Ours but held by no lease here: left by a lease that gave the cache up after a prune moved
-    // it aside and then back (acquireCacheDir).
-    if (owner > 0 && (owner === process.pid || !alive(owner))) {
+    const owner = await lockOwnerToken(path);
+    // A dead owner's, or ours but of no user here (left by a user that gave the cache up after a
+    // prune moved it aside and then back: acquireCacheDir).
+    const stale = owner.pid === process.pid ? !tokensHere.has(owner.token) : owner.pid > 0 && !alive(owner.pid);
+    if (stale) {
       await rm(path, { force: true });
       continue;
     }
@@ -167,17 +176,22 @@ export function cacheSlotsName(r: Pick<CacheDirRequest, 'id' | 'uid' | 'gid' | '
 export async function acquireCacheDir(storeRoot: string, r: CacheDirRequest): Promise<CacheDirLease> {
   for (let attempt = 1; ; attempt++) {
     const token = randomBytes(8).toString('hex');
+    tokensHere.add(token);
     let taken;
     try {
       taken = await acquireOnce(storeRoot, r, token);
     } catch (e) {
+      tokensHere.delete(token);
       // ENOENT: the cache's directory was moved aside by a prune between our steps.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) throw e;
       continue;
     }
     const { lease, holder } = taken;
-    if ((await readFile(holder, 'utf8').catch(() => '')) === lockText(token)) return lease;
+    if ((await readFile(holder, 'utf8').catch(() => '')) === lockText(token)) {
+      return { dir: lease.dir, release: () => lease.release().finally(() => tokensHere.delete(token)) };
+    }
     await lease.release();
+    tokensHere.delete(token);
     if (attempt === 3) {
       throw new StagecraftError('MOUNT', `cache mount ${r.id}: the cache was removed while this build was taking it (stagecraft prune --all ran meanwhile)`, {
         hint: 'run the build again',

@@ -109,6 +109,16 @@ describe('cache mount directories', { skip }, () => {
       const l2 = await second;
       assert.equal(l2.dir, first.dir);
       await l2.release();
+      // Two users that ask at the same moment: one gets it, the other waits (the lock files of
+      // this process are told apart by token, so the loser cannot take the winner's as stale).
+      const got2: string[] = [];
+      const both = ['x', 'y'].map((name) => acquireCacheDir(r, { id: 'apt', sharing: 'locked' }).then((l) => { got2.push(name); return l; }));
+      await new Promise((res) => setTimeout(res, 350));
+      assert.equal(got2.length, 1, `one holder at a time, got ${got2.join(', ')}`);
+      const winner = await both[got2[0] === 'x' ? 0 : 1]!;
+      await winner.release();
+      await (await both[got2[0] === 'x' ? 1 : 0]!).release();
+      assert.equal(got2.length, 2);
       passed++;
     } finally {
       await rm(r, { recursive: true, force: true });
