@@ -74,10 +74,6 @@ async function lockOwnerToken(path: string): Promise<{ pid: number; token: strin
   return { pid: Number.isInteger(owner) && owner > 0 ? owner : 0, token: token ?? '' };
 }
 
-async function lockOwner(path: string): Promise<number> {
-  return (await lockOwnerToken(path)).pid;
-}
-
 /** Tokens of this process's users, from before they write their file until they release it. */
 const tokensHere = new Set<string>();
 
@@ -294,8 +290,8 @@ export async function clearCacheMounts(storeRoot: string): Promise<CacheMountsPr
 async function held(dir: string): Promise<boolean> {
   const entries = await readdir(dir).catch(() => [] as string[]);
   for (const e of entries.filter((x) => x.endsWith('.lock'))) {
-    const owner = await lockOwner(join(dir, e));
-    if (owner > 0 && alive(owner)) return true;
+    const { pid } = await lockOwnerToken(join(dir, e));
+    if (pid > 0 && alive(pid)) return true;
   }
   return false;
 }
