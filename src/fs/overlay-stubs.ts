@@ -18,9 +18,10 @@
  *    differ, which a layer does not need to carry.)
  * Targets that already existed are never stubs and are never touched.
  */
-import { lstatSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isOpaqueDir, readPathXattrs } from './overlay-xattr.js';
+import { lstatMaybeSync } from './copy-tree.js';
 import { resolvePartsInRoot } from './scoped-path.js';
 
 export interface ParentDir {
@@ -105,14 +106,6 @@ async function lstatNoFollow(root: string, rel: string): Promise<import('node:fs
     if (!st || !st.isDirectory()) return undefined;
   }
   return lstatMaybeSync(path.join(root, rel));
-}
-
-function lstatMaybeSync(p: string): import('node:fs').Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 function deepestFirst(paths: string[]): string[] {
