@@ -105,6 +105,34 @@ describe('store: blobs', () => {
   });
 });
 
+describe('store: scratch directory placement (spread-dirs.ts)', () => {
+  // ext4 keeps FS_TOPDIR_FL; other file systems refuse chattr +T, and the store works the same.
+  const ext4 = (dir: string): boolean => execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim() === 'ext2/ext3';
+  const topdir = (dir: string): boolean => /^\S*T\S*\s/.test(execFileSync('lsattr', ['-d', dir], { encoding: 'utf8' }));
+
+  it('a new store marks its scratch directory for ext4 to spread what is made in it', async (t) => {
+    const root = newRoot();
+    const store = await Store.open(root);
+    if (!ext4(store.tmpDir)) { t.diagnostic(`not ext4 here: only checked that the store opens (${store.tmpDir})`); return; }
+    assert.equal(topdir(store.tmpDir), true, execFileSync('lsattr', ['-d', store.tmpDir], { encoding: 'utf8' }));
+    // An existing store is left as it is when opened (no chattr on every command).
+    execFileSync('chattr', ['-T', store.tmpDir]);
+    await Store.open(root);
+    assert.equal(topdir(store.tmpDir), false);
+  });
+
+  it("a store made before gets the mark at its first layer unpack", async (t) => {
+    const root = newRoot();
+    mkdirSync(join(root, 'tmp'), { recursive: true, mode: 0o700 });
+    const store = await Store.open(root);
+    if (!ext4(store.tmpDir)) { t.diagnostic(`not ext4 here: only checked that unpacking works (${store.tmpDir})`); }
+    else assert.equal(topdir(store.tmpDir), false);
+    const { diffId } = await addImage(store, { 'etc/os-release': 'ID=test\n' });
+    assert.equal(readFileSync(join(store.layerDir(diffId), 'etc/os-release'), 'utf8'), 'ID=test\n');
+    if (ext4(store.tmpDir)) assert.equal(topdir(store.tmpDir), true);
+  });
+});
+
 describe('store: layers', () => {
   it('unpacks a gzip blob into an overlay-ready dir, verifying the diffId', async () => {
     const store = await Store.open(newRoot());

@@ -14,6 +14,7 @@ import { tmpName, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blob-store.js';
 import type { PendingSync } from './pending-sync.js';
 import { StoreLock } from './lock.js';
+import { spreadChildren } from './spread-dirs.js';
 
 /** What the store knows about one unpacked layer (`<root>/layers/<hex>.json`). */
 export interface LayerInfo {
@@ -139,6 +140,7 @@ export class LayerStore {
       await this.addBlob(opts.expectedDiffId, desc);
       return { diffId: opts.expectedDiffId, size: (await this.info(opts.expectedDiffId))!.size };
     }
+    await spreadChildren(this.#tmp); // a store made by an older version gets the flag at its first pull
     const work = tmpName(this.#tmp, 'layer');
     try {
       const r = await extractLayer(this.#blobs.get(desc.digest), work, opts).catch((e: unknown) => { throw unpackError(desc, e); });
@@ -176,6 +178,7 @@ export class LayerStore {
     // stopped must not turn a later error into an uncaught exception.
     toBlob.on('error', () => undefined);
     toTar.on('error', () => undefined);
+    await spreadChildren(this.#tmp); // a store made by an older version gets the flag at its first pull
     body.pipe(toBlob);
     body.pipe(toTar);
     const work = tmpName(this.#tmp, 'layer');

@@ -14,6 +14,7 @@ import { LayerStore, type LayerInfo } from './layer-store.js';
 import { StoreLock } from './lock.js';
 import { refOf, TagIndex } from './tags.js';
 import { runHelper } from '../util/helper-shell.js';
+import { spreadChildren } from './spread-dirs.js';
 import { fsyncPaths, PendingSync, type SyncPlan } from './pending-sync.js';
 
 export type { LayerInfo, PruneResult };
@@ -87,7 +88,9 @@ export class Store {
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
       await chmod(root, 0o700);
-      for (const d of ['blobs/sha256', 'layers', 'cache', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+      for (const d of ['blobs/sha256', 'layers', 'cache']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+      // A new scratch directory is marked at once, so that a new store's first steps are spread too (spread-dirs.ts).
+      if (await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 }) !== undefined) await spreadChildren(join(root, 'tmp'));
     } catch (e) {
       throw new StagecraftError('STORE', `cannot open the image store at ${root}: ${(e as Error).message}`, { cause: e, hint: 'set STAGECRAFT_ROOT to a writable directory' });
     }
