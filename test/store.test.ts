@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -204,6 +204,9 @@ describe('store: layer link records', () => {
     const dir = join(store.tmpDir, name);
     mkdirSync(join(dir, 'f'), { recursive: true });
     writeFileSync(join(dir, 'f', name), body);
+    // Fixed mtimes: the same content made twice must give the same diffId even when a second boundary falls between.
+    utimesSync(join(dir, 'f', name), 1_700_000_000, 1_700_000_000);
+    utimesSync(join(dir, 'f'), 1_700_000_000, 1_700_000_000);
     const { dirToLayerEntries, writeLayer } = await import('../src/tar/index.js');
     const { Writable } = await import('node:stream');
     const { diffId, size } = await writeLayer(dirToLayerEntries(dir, { format: 'overlay' }), new Writable({ write(_c, _e, cb) { cb(); } }));
