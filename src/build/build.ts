@@ -30,6 +30,7 @@ import { runMountInputs } from './run-mounts.js';
 import { BuildSecrets, type SecretSpec, type SshSpec } from './secrets.js';
 import { lintBuild, resolveImagesAndTriggers } from './prepare.js';
 import type { StoreRegistryOptions } from './options.js';
+import { warmSyscallHelper } from '../util/syscall-helper.js';
 
 export interface BuildOptions extends StoreRegistryOptions {
   /** The build context directory. */
@@ -108,7 +109,10 @@ async function buildUnlabelled(opts: BuildOptions): Promise<BuildResult> {
   const contextDir = resolve(opts.context);
   const dockerfilePath = resolve(opts.dockerfile ?? join(contextDir, 'Dockerfile'));
   const file = opts.dockerfile ?? 'Dockerfile';
-  const text = await readDockerfile(dockerfilePath, file);
+  const reading = readDockerfile(dockerfilePath, file);
+  // While the file is read: the helper that will mount the first step's snapshot gets its script now.
+  warmSyscallHelper();
+  const text = await reading;
 
   // Parser warnings (empty continuation lines) reach the user as lint's NoEmptyContinuation (prepare.ts).
   const parsed = parse(text, { file });

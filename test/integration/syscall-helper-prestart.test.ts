@@ -4,7 +4,9 @@
  * /run/stagecraft-helper/<pid>.sock, the socket is gone once it is taken, it
  * exits with its parent, and when it is missing or refuses, node spawns a
  * helper as before and the answer is the same. A build through the launcher
- * keeps the socket's path out of RUN steps' environment. Needs root and perl.
+ * keeps the socket's path out of RUN steps' environment. A build connects to
+ * it before its first request (warmSyscallHelper), with the same answers.
+ * Needs root and perl.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,13 +27,15 @@ const LAUNCHER = join(REPO, 'bin', 'stagecraft');
 const DIR = '/run/stagecraft-helper';
 const skip = process.getuid?.() !== 0 ? 'needs root (the stub serves root alone)' : !findExecutable('perl') ? 'needs perl' : undefined;
 
-const TOTAL = 5;
+const TOTAL = 7;
 let passed = 0;
 after(() => console.log(`prestarted syscall helper: ${passed}/${TOTAL} passed`));
 
 interface ChildReport {
   answers: Array<{ code: number; stdout: string; stderr: string } | null>;
   socketLeft: boolean;
+  /** With warm: whether the stub had taken the connection (unlinked its socket) before the first request. */
+  takenBeforeRequest?: boolean;
   children: string[][];
   stubPid?: number;
 }
@@ -68,9 +72,9 @@ describe('prestarted syscall helper', { skip }, () => {
     await writeFile(childScript, `
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { trySyscall } from ${JSON.stringify(join(REPO, 'src/util/syscall-helper.ts'))};
-const [mode, file, given] = process.argv.slice(2);
-let sock = given;
+import { trySyscall, warmSyscallHelper } from ${JSON.stringify(join(REPO, 'src/util/syscall-helper.ts'))};
+const [mode, file, given, warm] = process.argv.slice(2);
+let sock = given === '-' ? undefined : given;
 let stubPid;
 if (mode === 'own') {
   const stub = spawn('perl', [${JSON.stringify(STUB)}, String(process.pid)], { stdio: 'ignore' });
@@ -80,6 +84,13 @@ if (mode === 'own') {
   for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
 }
 globalThis[Symbol.for('stagecraft.helperSocket')] = sock;
+let takenBeforeRequest;
+if (warm === 'warm') {
+  warmSyscallHelper();
+  warmSyscallHelper(); // a second call connects nothing more
+  for (let i = 0; i < 300 && existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+  takenBeforeRequest = !existsSync(sock);
+}
 const args = ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', file];
 const answers = [];
 for (let i = 0; i < 2; i++) {
@@ -88,7 +99,7 @@ for (let i = 0; i < 2; i++) {
 }
 const kids = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim().split(/\\s+/).filter(Boolean);
 const children = kids.map((pid) => { try { return readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0').filter(Boolean); } catch { return []; } });
-console.log(JSON.stringify({ answers, socketLeft: existsSync(sock), children, stubPid }));
+console.log(JSON.stringify({ answers, socketLeft: existsSync(sock), takenBeforeRequest, children, stubPid }));
 process.exit(0);
 `);
   });
@@ -97,8 +108,8 @@ process.exit(0);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  async function child(mode: 'own' | 'given', sock?: string): Promise<ChildReport> {
-    const r = await runCommand(process.execPath, ['--import', 'tsx', childScript, mode, file, ...(sock ? [sock] : [])], { cwd: REPO });
+  async function child(mode: 'own' | 'given', sock?: string, warm = false): Promise<ChildReport> {
+    const r = await runCommand(process.execPath, ['--import', 'tsx', childScript, mode, file, sock ?? '-', warm ? 'warm' : 'cold'], { cwd: REPO });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildReport;
   }
@@ -120,6 +131,24 @@ process.exit(0);
     assert.match(rep.children[0]!.join(' '), /^stagecraft-helper \d+$/);
     assert.ok(rep.stubPid);
     await until('the stub exits after its parent', () => !existsSync(`/proc/${rep.stubPid}`));
+    passed++;
+  });
+
+  it('warmed before any request, it takes the connection at once and answers as before', async () => {
+    const rep = await child('own', undefined, true);
+    assertAnswers(rep);
+    assert.equal(rep.takenBeforeRequest, true, 'the warm-up connected before the first request');
+    assert.deepEqual(spawnedHelpers(rep), [], 'the warmed prestarted helper answered both requests');
+    assert.equal(rep.children.length, 1, 'two warm-up calls made one connection');
+    assert.ok(rep.stubPid);
+    await until('the stub exits after its parent', () => !existsSync(`/proc/${rep.stubPid}`));
+    passed++;
+  });
+
+  it('warmed with a missing socket: node spawns a helper for the first request and gives the same answers', async () => {
+    const rep = await child('given', `${DIR}/missing-warm-${process.pid}.sock`, true);
+    assertAnswers(rep);
+    assert.equal(spawnedHelpers(rep).length, 1);
     passed++;
   });
 
