@@ -126,25 +126,29 @@ describe('parseArgs', () => {
     assert.equal(parseArgs(['--settle', '0']).settle, 0);
     assert.equal(parseArgs(['--settle', '12.5']).settle, 12.5);
     assert.equal(parseArgs(['--settle', 'auto']).settle, 'auto');
+    assert.equal(parseArgs([]).fastRuns, 7, 'noop and incr run 7 times by default');
+    assert.equal(parseArgs(['--runs', '9']).fastRuns, 9, '--runs above the default raises them');
+    assert.equal(parseArgs(['--runs', '2', '--fast-runs', '4']).fastRuns, 4);
+    assert.equal(parseArgs(['--quick']).fastRuns, 1, '--quick runs everything once');
     tally.pass();
   });
 
   it('refuses unknown options, scenarios, tools and bad numbers', () => {
-    const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0'], ['--settle', '-1'], ['--settle', 'soon'], ['--settle']];
+    const bad: string[][] = [['--nope'], ['--only', 'kaniko'], ['--tools', 'podman'], ['--tools', 'buildkit'], ['--runs', '0'], ['--runs', '1.5'], ['--runs'], ['--timeout', '-1'], ['--heavy-runs', '0'], ['--fast-runs', '0'], ['--fast-runs', 'x'], ['--settle', '-1'], ['--settle', 'soon'], ['--settle']];
     for (const argv of bad) assert.throws(() => parseArgs(argv), Error, argv.join(' '));
     tally.pass();
   });
 });
 
 describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)', () => {
-  const o = { runs: 3, heavyRuns: 1 };
+  const o = { runs: 3, heavyRuns: 1, fastRuns: 7 };
 
-  it('every multi-stage case runs cold, no-cache, noop, incr in that order, each with --runs', () => {
+  it('every multi-stage case runs cold, no-cache, noop, incr in that order: cold and no-cache with --runs, noop and incr with --fast-runs', () => {
     assert.deepEqual(Object.keys(buildScenarios), ['python-app', 'node-app', 'go-app', 'debian-to-busybox', 'fan-out-4', 'unused-stages', 'copy-20k']);
     for (const sc of Object.values(buildScenarios)) {
       const plan = modePlan(sc, o);
       assert.deepEqual(plan.map((s) => s.mode), ['cold', 'no-cache', 'noop', 'incr'], sc.name);
-      assert.deepEqual(plan.map((s) => s.runs), [3, 3, 3, 3], `${sc.name}: cold is not a heavy row`);
+      assert.deepEqual(plan.map((s) => s.runs), [3, 3, 7, 7], `${sc.name}: cold is not a heavy row; noop and incr are fast rows`);
       // Only cold starts from empty storage; every other mode gets its bases pulled first (again, after cold).
       assert.deepEqual(plan.map((s) => s.fromEmpty), [true, false, false, false], sc.name);
       assert.deepEqual(plan.map((s) => s.settleEach), [false, false, false, false], `${sc.name}: cold settles once per round`);
@@ -188,7 +192,7 @@ describe('modes (the issue: cold from empty storage, noop, incr; plus no-cache)'
       const sc = fileCountContext(n);
       assert.equal(sc.name, `files-${n / 1000}k`);
       assert.deepEqual(modePlan(sc, o), [{ mode: 'cold', runs: 1, fromEmpty: true, settleEach: true, pullFirst: false, noCache: true, warmUp: false }], sc.name);
-      assert.equal(modePlan(sc, { runs: 2, heavyRuns: 5 })[0]!.runs, 5);
+      assert.equal(modePlan(sc, { runs: 2, heavyRuns: 5, fastRuns: 9 })[0]!.runs, 5);
     }
     tally.pass();
   });

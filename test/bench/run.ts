@@ -3,15 +3,19 @@
  * buildah in turn, in one run, against one loopback registry, and prints
  * Markdown tables of medians and ratios (also written to bench-results.md).
  *
- *   npm run bench -- [--quick] [--runs N] [--only a,b] [--tools stagecraft,buildkit,buildah]
- *                    [--out DIR] [--timeout SECONDS] [--settle SECONDS|auto]
+ *   npm run bench -- [--quick] [--runs N] [--fast-runs N] [--heavy-runs N] [--only a,b]
+ *                    [--tools stagecraft,buildkit,buildah] [--out DIR] [--timeout SECONDS] [--settle SECONDS|auto]
  *
  * Modes: `cold` resets every tool (no build cache, no local images) before
  * each round of timed builds, so the build pulls its base images from the
  * registry (on ext4 without a journal the round first syncs and waits out
  * the window in which freed inodes are skipped: settle.ts);
  * `no-cache` (`--no-cache`), `noop` and `incr` run with the base images pulled
- * into every tool beforehand (untimed). See docs/performance.md.
+ * into every tool beforehand (untimed). noop and incr builds take a fraction
+ * of a second, where one slow run moves a median of three: they run
+ * --fast-runs times (default: 7, or --runs when that is more). Every timed
+ * build starts after a `sync` (untimed), so that no tool's build waits on the
+ * write-back of what the tool before it wrote. See docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -56,6 +60,8 @@ export interface BenchOptions {
   runs: number;
   /** Runs for the expensive rows: files (file count) and memory (default: --runs). */
   heavyRuns: number;
+  /** Runs for the sub-second modes, noop and incr (default: 7 or --runs, whichever is more; --runs with --quick). */
+  fastRuns: number;
   only: ScenarioName[];
   tools: Tool[];
   out: string;
@@ -64,10 +70,14 @@ export interface BenchOptions {
   settle: number | 'auto';
 }
 
+/** Runs of noop and incr builds unless --fast-runs says otherwise. */
+export const DEFAULT_FAST_RUNS = 7;
+
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { quick: false, runs: 3, heavyRuns: Number.NaN, only: [...SCENARIO_NAMES], tools: [...TOOLS], out: '', timeoutSeconds: 900, settle: 'auto' };
+  const o: BenchOptions = { quick: false, runs: 3, heavyRuns: Number.NaN, fastRuns: Number.NaN, only: [...SCENARIO_NAMES], tools: [...TOOLS], out: '', timeoutSeconds: 900, settle: 'auto' };
   let runsGiven = false;
   let heavyGiven = false;
+  let fastGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -78,13 +88,14 @@ export function parseArgs(argv: string[]): BenchOptions {
     if (a === '--quick') o.quick = true;
     else if (a === '--runs') { o.runs = Number(value()); runsGiven = true; }
     else if (a === '--heavy-runs') { o.heavyRuns = Number(value()); heavyGiven = true; }
+    else if (a === '--fast-runs') { o.fastRuns = Number(value()); fastGiven = true; }
     else if (a === '--only') o.only = value().split(',').map((s) => s.trim()).filter(Boolean) as ScenarioName[];
     else if (a === '--tools') o.tools = value().split(',').map((s) => s.trim()).filter(Boolean) as Tool[];
     else if (a === '--out') o.out = value();
     else if (a === '--timeout') o.timeoutSeconds = Number(value());
     else if (a === '--settle') { const v = value(); o.settle = v === 'auto' ? 'auto' : Number(v); }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--runs N] [--heavy-runs N] [--only ' + SCENARIO_NAMES.join(',') +
+      process.stdout.write('usage: npm run bench -- [--quick] [--runs N] [--fast-runs N] [--heavy-runs N] [--only ' + SCENARIO_NAMES.join(',') +
         '] [--tools stagecraft,buildkit,buildah] [--out DIR] [--timeout SECONDS] [--settle SECONDS|auto]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -93,6 +104,8 @@ export function parseArgs(argv: string[]): BenchOptions {
   if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('--runs must be a positive integer');
   if (!heavyGiven) o.heavyRuns = o.runs;
   if (!Number.isInteger(o.heavyRuns) || o.heavyRuns < 1) throw new Error('--heavy-runs must be a positive integer');
+  if (!fastGiven) o.fastRuns = o.quick ? o.runs : Math.max(o.runs, DEFAULT_FAST_RUNS);
+  if (!Number.isInteger(o.fastRuns) || o.fastRuns < 1) throw new Error('--fast-runs must be a positive integer');
   if (!(o.timeoutSeconds > 0)) throw new Error('--timeout must be a positive number of seconds');
   if (o.settle !== 'auto' && !(Number.isFinite(o.settle) && o.settle >= 0)) throw new Error('--settle must be auto or a number of seconds (0 or more)');
   for (const s of o.only) if (!SCENARIO_NAMES.includes(s)) throw new Error(`unknown scenario ${s} (one of ${SCENARIO_NAMES.join(', ')})`);
@@ -123,11 +136,11 @@ export interface ModeStep {
 }
 
 /** The modes of a build case in order, with how each runs: cold from empty storage, the rest with base images local. */
-export function modePlan(sc: Pick<BuildScenario, 'name' | 'modes'>, o: Pick<BenchOptions, 'runs' | 'heavyRuns'>): ModeStep[] {
+export function modePlan(sc: Pick<BuildScenario, 'name' | 'modes'>, o: Pick<BenchOptions, 'runs' | 'heavyRuns' | 'fastRuns'>): ModeStep[] {
   const heavy = sc.name.startsWith('files-');
   return sc.modes.map((mode) => ({
     mode,
-    runs: heavy ? o.heavyRuns : o.runs,
+    runs: heavy ? o.heavyRuns : mode === 'noop' || mode === 'incr' ? o.fastRuns : o.runs,
     fromEmpty: mode === 'cold',
     settleEach: mode === 'cold' && heavy,
     pullFirst: mode !== 'cold',
@@ -189,6 +202,10 @@ class Bench {
   }
 
   async timedBuild(b: Builder, p: Prepared, tag: string, noCache: boolean): Promise<Sample> {
+    // Untimed: what the previous build (often another tool's) left dirty is written back now, not
+    // while this build fsyncs its own few files. buildah, which writes the most, came just before
+    // stagecraft in two of every three rounds (order()), and stagecraft's one-file rebuilds paid for it.
+    spawnSync('sync', { stdio: 'ignore', timeout: 600_000 });
     const r = await b.build({ context: p.context, tag, noCache, buildArgs: { ...p.buildArgs, REGISTRY: this.registry!.host }, timeoutMs: this.timeoutMs });
     const s = sampleOf(r, this.timeoutMs);
     log(`  ${TOOL_LABEL[b.tool].padEnd(10)} ${s.ok ? `${s.seconds.toFixed(2)} s${s.peakRssBytes ? `, peak RSS ${(s.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : ''}` : s.reason}`);
@@ -356,7 +373,11 @@ class Bench {
   async report(versions: string[], started: Date): Promise<string> {
     const notes = failureNotes(this.rows);
     const files = fileCountTable(this.rows);
-    const heavyNote = this.o.heavyRuns !== this.o.runs ? ` (${this.o.heavyRuns} for file-count and memory rows)` : '';
+    const others = [
+      ...(this.o.fastRuns !== this.o.runs ? [`${this.o.fastRuns} for noop and incr`] : []),
+      ...(this.o.heavyRuns !== this.o.runs ? [`${this.o.heavyRuns} for file-count and memory rows`] : []),
+    ];
+    const heavyNote = others.length > 0 ? ` (${others.join('; ')})` : '';
     return [
       `## stagecraft benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
@@ -365,7 +386,7 @@ class Bench {
       `Load: 1-minute load average between cases ${Math.min(...this.loads).toFixed(1)} to ${Math.max(...this.loads).toFixed(1)} ` +
         `on ${cpus().length} cores (other work on the machine slows every tool; the tools take turns, so ratios suffer less than seconds).`,
       `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${heavyNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
-        'seconds of wall time.',
+        'seconds of wall time. Every timed build starts after a `sync` (untimed), so none waits on the write-back of the build before it.',
       'Modes: `cold` = no build cache and no local images (every tool reset before each round of runs' +
         (this.settle > 0 ? `, before each tool's build in the file-count rows; then a sync and a ${this.settle} s wait: this filesystem is ext4 without a journal, which skips inodes freed in the last 60 s` : '') +
         '), base images pulled from the loopback registry inside the timed build; `no-cache` = `--no-cache` with base images already local; `noop` = rebuild with nothing changed; ' +
