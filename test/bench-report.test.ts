@@ -6,15 +6,18 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { cell, fileCountTable, mainTable, median, medianSeconds, peakRss, ratio, type Row, type Sample } from './bench/report.js';
-import { modePlan, parseArgs } from './bench/run.js';
+import { bundleCli, modePlan, parseArgs } from './bench/run.js';
+import { cliPath } from './bench/tools.js';
 import { buildScenarios, fileCountContext, QUICK_SIZES } from './bench/scenarios.js';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tally } from './fixtures/build/fixtures.js';
 import { EXT4_RECENTCY_MIN_SECONDS, mountOf, settleSeconds } from './bench/settle.js';
 
-const tally = new Tally('bench report', 16);
+const tally = new Tally('bench report', 17);
 after(() => console.log(tally.summary()));
 
 const ok = (seconds: number, peakRssBytes?: number): Sample => ({ ok: true, seconds, ...(peakRssBytes ? { peakRssBytes } : {}) });
@@ -244,6 +247,35 @@ describe('settle (cold runs sync and wait out ext4\'s recently-freed-inode windo
     assert.equal(EXT4_RECENTCY_MIN_SECONDS, 60);
     // Without the device-name map the source's last component stands in.
     assert.equal(settleSeconds(mountinfo, ['sda1-8'], '/var/x', () => undefined), 0);
+    tally.pass();
+  });
+});
+
+describe('the CLI the benchmark runs', () => {
+  it('is bin/ as users have it, every file with its mode (the syscall-helper stub too), next to a fresh bundle', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-cli-'));
+    const before = cliPath.current;
+    try {
+      await bundleCli(dir);
+      const repoBin = fileURLToPath(new URL('../bin/', import.meta.url));
+      const want = (await readdir(repoBin)).sort();
+      assert.ok(want.includes('syscall-helper-stub.pl'), 'the stub is in bin/');
+      assert.deepEqual((await readdir(join(dir, 'bin'))).sort(), want);
+      for (const name of want) {
+        const [a, b] = await Promise.all([stat(join(repoBin, name)), stat(join(dir, 'bin', name))]);
+        assert.equal(b.mode & 0o7777, a.mode & 0o7777, `${name}: mode`);
+        assert.equal(b.size, a.size, `${name}: size`);
+      }
+      assert.equal(cliPath.current, join(dir, 'bin', 'stagecraft'));
+      const env = { ...process.env };
+      delete env.STAGECRAFT_FROM_SOURCE;
+      const r = spawnSync(cliPath.current, ['--help'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Usage: stagecraft/m, 'the copied command runs the bundle');
+    } finally {
+      cliPath.current = before;
+      await rm(dir, { recursive: true, force: true });
+    }
     tally.pass();
   });
 });

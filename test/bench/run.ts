@@ -19,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,9 +36,13 @@ import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampl
 
 /**
  * Bundles the CLI with scripts/bundle.mjs into `dir`/dist, next
- * to a copy of bin/ (the `stagecraft` command and bin/stagecraft.cjs), so the benchmark runs what users run without
+ * to a copy of bin/ (the `stagecraft` command, bin/stagecraft.cjs and the
+ * syscall-helper stub the command starts), so the benchmark runs what users run without
  * writing dist/ in the checkout (bin/stagecraft.cjs prefers dist/ when it exists,
- * and a stale dist/ would change what every CLI test runs).
+ * and a stale dist/ would change what every CLI test runs). Until 2026-12-07
+ * 16:00 only the first two were copied: without its stub, every benchmarked
+ * build that ran a step spawned its syscall helper from node (~10-15 ms of a
+ * blocked event loop, then Perl's start-up) where users' builds do not.
  */
 export async function bundleCli(dir: string): Promise<void> {
   // The same function `npm run build` runs (a .mjs file outside the TypeScript project: imported by URL).
@@ -46,9 +50,11 @@ export async function bundleCli(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'bin'), { recursive: true });
   await bundle(join(dir, 'dist'));
-  await copyFile(join(REPO, 'bin/stagecraft.cjs'), join(dir, 'bin/stagecraft.cjs'));
-  await copyFile(join(REPO, 'bin/stagecraft'), join(dir, 'bin/stagecraft'));
-  await chmod(join(dir, 'bin/stagecraft'), 0o755);
+  // Every file of bin/, modes kept (copyFile keeps them; chmod again in case umask interfered).
+  for (const name of await readdir(join(REPO, 'bin'))) {
+    await copyFile(join(REPO, 'bin', name), join(dir, 'bin', name));
+    await chmod(join(dir, 'bin', name), (await stat(join(REPO, 'bin', name))).mode & 0o7777);
+  }
   await copyFile(join(REPO, 'package.json'), join(dir, 'package.json')); // --version reads it
   cliPath.current = join(dir, 'bin/stagecraft');
 }
