@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { appendFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
@@ -75,10 +75,11 @@ export class LayerStore {
    * complete lines count: a line being appended belongs to a layer that is
    * not in the store yet.
    */
+  // Synchronous inside, as info() below: COPY --from asks for every layer of its source stage.
   async linkedInto(diffId: Digest): Promise<Digest[]> {
     let text: string;
     try {
-      text = await readFile(this.#linksPath(diffId), 'utf8');
+      text = readFileSync(this.#linksPath(diffId), 'utf8');
     } catch {
       return [];
     }
