@@ -209,8 +209,8 @@ class Bench {
 
   async timedBuild(b: Builder, p: Prepared, tag: string, noCache: boolean): Promise<Sample> {
     // Untimed: what the previous build (often another tool's) left dirty is written back now, not
-    // while this build fsyncs its own few files. buildah, which writes the most, came just before
-    // stagecraft in two of every three rounds (order()), and stagecraft's one-file rebuilds paid for it.
+    // while this build runs. The turns rotate (order()), so within a round each tool always follows
+    // the same other tool; without the sync, a tool's numbers would depend on its neighbour's writes.
     spawnSync('sync', { stdio: 'ignore', timeout: 600_000 });
     const r = await b.build({ context: p.context, tag, noCache, buildArgs: { ...p.buildArgs, REGISTRY: this.registry!.host }, timeoutMs: this.timeoutMs });
     const s = sampleOf(r, this.timeoutMs);
