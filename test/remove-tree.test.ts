@@ -12,14 +12,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree } from '../src/util/remove-tree.js';
 
-async function scratch(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'stagecraft-remove-tree-'));
+/** Runs `fn` in a new temporary directory, removed afterwards whatever happens. */
+async function inScratch(fn: (root: string) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'stagecraft-remove-tree-'));
+  try {
+    await fn(root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }
 
 describe('removeTree', () => {
   it('removes a tree like an overlay work dir left by a volatile mount, with mode-000 directories', async () => {
-    const root = await scratch();
-    try {
+    await inScratch(async (root) => {
       const step = join(root, 'step');
       const deep = join(step, 'work', 'work', 'incompat', 'volatile');
       await mkdir(deep, { recursive: true });
@@ -33,14 +38,11 @@ describe('removeTree', () => {
       await removeTree(step);
       assert.equal(existsSync(step), false);
       assert.equal(existsSync(root), true, 'only the given path goes');
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('removes symlinks without following them, to directories or files outside the tree', async () => {
-    const root = await scratch();
-    try {
+    await inScratch(async (root) => {
       const outside = join(root, 'outside');
       await mkdir(join(outside, 'sub'), { recursive: true });
       await writeFile(join(outside, 'keep'), 'keep');
@@ -54,14 +56,11 @@ describe('removeTree', () => {
       assert.equal(existsSync(tree), false);
       assert.equal(readFileSync(join(outside, 'keep'), 'utf8'), 'keep');
       assert.equal(readFileSync(join(outside, 'sub', 'keep2'), 'utf8'), 'keep2');
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('removes fifos and other non-regular files', async () => {
-    const root = await scratch();
-    try {
+    await inScratch(async (root) => {
       const tree = join(root, 'tree');
       await mkdir(tree);
       const r = spawnSync('mkfifo', [join(tree, 'fifo')]);
@@ -69,14 +68,11 @@ describe('removeTree', () => {
       assert.ok(lstatSync(join(tree, 'fifo')).isFIFO());
       await removeTree(tree);
       assert.equal(existsSync(tree), false);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('takes a missing path as done and removes a plain file given as the path', async () => {
-    const root = await scratch();
-    try {
+    await inScratch(async (root) => {
       await removeTree(join(root, 'missing'));
       await removeTree(join(root, 'missing', 'below'));
       const file = join(root, 'file');
@@ -88,14 +84,11 @@ describe('removeTree', () => {
       await removeTree(link);
       assert.equal(existsSync(link), false, 'a symlink given as the path is removed');
       assert.equal(existsSync(root), true, 'and its target is not');
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('matches rm -rf on random trees: nothing is left', async () => {
-    const root = await scratch();
-    try {
+    await inScratch(async (root) => {
       // A deterministic pseudo-random tree: depth up to 4, files, empty dirs and links.
       let seed = 12345;
       const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
@@ -114,8 +107,6 @@ describe('removeTree', () => {
         await removeTree(tree);
         assert.equal(existsSync(tree), false, `tree ${t} is gone`);
       }
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 });
