@@ -40,7 +40,7 @@ import { BuildahBuilder, BuildkitBuilder, cliPath, isAborted, killRunning, sampl
  * syscall-helper stub the command starts), so the benchmark runs what users run without
  * writing dist/ in the checkout (bin/stagecraft.cjs prefers dist/ when it exists,
  * and a stale dist/ would change what every CLI test runs). Until 2026-12-07
- * 16:00 only the first two were copied: without its stub, every benchmarked
+ * 15:47 only the first two were copied: without its stub, every benchmarked
  * build that ran a step spawned its syscall helper from node (~10-15 ms of a
  * blocked event loop, then Perl's start-up) where users' builds do not.
  */
