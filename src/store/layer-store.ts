@@ -73,9 +73,9 @@ export class LayerStore {
    * The layers whose directories hold hardlinks to files of `diffId`'s
    * directory (recorded before each such layer entered the store). Only
    * complete lines count: a line being appended belongs to a layer that is
-   * not in the store yet.
+   * not in the store yet. Synchronous inside, as info() below: COPY --from
+   * asks for every layer of its source stage.
    */
-  // Synchronous inside, as info() below: COPY --from asks for every layer of its source stage.
   async linkedInto(diffId: Digest): Promise<Digest[]> {
     let text: string;
     try {
