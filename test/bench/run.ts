@@ -211,7 +211,8 @@ class Bench {
     // Untimed: what the previous build (often another tool's) left dirty is written back now, not
     // while this build runs. The turns rotate (order()), so within a round each tool always follows
     // the same other tool; without the sync, a tool's numbers would depend on its neighbour's writes.
-    spawnSync('sync', { stdio: 'ignore', timeout: 600_000 });
+    // (The filesystem of the scratch directory, as for the cold rounds: every tool's storage is there or beside it in the temp directory.)
+    syncFilesystem(this.scratch);
     const r = await b.build({ context: p.context, tag, noCache, buildArgs: { ...p.buildArgs, REGISTRY: this.registry!.host }, timeoutMs: this.timeoutMs });
     const s = sampleOf(r, this.timeoutMs);
     log(`  ${TOOL_LABEL[b.tool].padEnd(10)} ${s.ok ? `${s.seconds.toFixed(2)} s${s.peakRssBytes ? `, peak RSS ${(s.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : ''}` : s.reason}`);
@@ -383,7 +384,7 @@ class Bench {
       ...(this.o.fastRuns !== this.o.runs ? [`${this.o.fastRuns} for noop and incr`] : []),
       ...(this.o.heavyRuns !== this.o.runs ? [`${this.o.heavyRuns} for file-count and memory rows`] : []),
     ];
-    const heavyNote = others.length > 0 ? ` (${others.join('; ')})` : '';
+    const runsNote = others.length > 0 ? ` (${others.join('; ')})` : '';
     return [
       `## stagecraft benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
@@ -391,7 +392,7 @@ class Bench {
       `Tools: ${versions.join('; ')}.`,
       `Load: 1-minute load average between cases ${Math.min(...this.loads).toFixed(1)} to ${Math.max(...this.loads).toFixed(1)} ` +
         `on ${cpus().length} cores (other work on the machine slows every tool; the tools take turns, so ratios suffer less than seconds).`,
-      `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${heavyNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
+      `Runs: median of ${this.o.runs} run${this.o.runs === 1 ? '' : 's'} per cell${runsNote}${this.o.quick ? ' (--quick: small sizes)' : ''}; ` +
         'seconds of wall time. Every timed build starts after a `sync` (untimed), so none waits on the write-back of the build before it.',
       'Modes: `cold` = no build cache and no local images (every tool reset before each round of runs' +
         (this.settle > 0 ? `, before each tool's build in the file-count rows; then a sync and a ${this.settle} s wait: this filesystem is ext4 without a journal, which skips inodes freed in the last 60 s` : '') +
