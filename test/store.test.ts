@@ -193,9 +193,21 @@ describe('store: layers', () => {
     assert.equal((await store.resolve(m)).config.rootfs.diff_ids[0], diffId);
     const parts: Buffer[] = [];
     for await (const c of await store.layerTar(diffId)) parts.push(c);
-    assert.equal(await store.has(diffId), true);
+    assert.equal(await store.has(diffId), false, 'streamed from the directory, not stored as a second copy');
     assert.equal(sha256(Buffer.concat(parts)), diffId);
     assert.equal(Buffer.concat(parts).includes(Buffer.from('.wh.removed')), true);
+
+    // A layer directory changed behind the store's back: the stream fails at its end, and
+    // nothing made from it is kept.
+    writeFileSync(join(store.layerDir(diffId), 'app/main.js'), 'console.log(2)');
+    const drain = async (): Promise<void> => { for await (const _ of await store.layerTar(diffId)) { /* drain */ } };
+    const mismatch = (e: unknown): boolean => e instanceof StagecraftError && e.code === 'STORE'
+      && e.message.includes(`layer directory for ${diffId} no longer reproduces its diffId`);
+    await assert.rejects(drain(), mismatch);
+    const blobsBefore = readdirSync(join(store.root, 'blobs', 'sha256')).sort();
+    await assert.rejects(store.compressedBlob(diffId, 'gzip'), mismatch);
+    assert.deepEqual(readdirSync(join(store.root, 'blobs', 'sha256')).sort(), blobsBefore, 'no compressed blob of the changed directory');
+    assert.equal(await store.has(diffId), false);
   });
 });
 

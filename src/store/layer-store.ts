@@ -2,7 +2,8 @@ import { lstatSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { appendFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { layerCompression, MediaType, ociLayerMediaType, type Compression } from '../oci/media-types.js';
@@ -278,14 +279,12 @@ export class LayerStore {
       }
     }
     if (!(await this.hasLayer(diffId))) throw new StagecraftError('NOT_FOUND', `layer ${diffId} is not in the local store`);
-    const tar = layerDirTar(this.layerDir(diffId));
-    try {
-      const r = await this.#blobs.put({ digest: diffId, size: info?.size ?? -1 }, tar);
-      await this.addBlob(diffId, { mediaType: MediaType.ociLayer, digest: r.digest, size: r.size });
-    } catch (e) {
-      throw new StagecraftError('STORE', `layer directory for ${diffId} no longer reproduces its diffId: ${(e as Error).message}`, { cause: e, hint: 'prune the store and rebuild' });
-    }
-    return this.#blobs.get(diffId);
+    // Streamed from the layer directory and checked against the diffId as it
+    // ends, not stored as a blob first: a save or a compression reads it once,
+    // and a stored copy would double the disk the layer takes (and the writes
+    // of a save). A stream that does not match fails at its end; the archive
+    // or compressed blob being written from it is then discarded.
+    return verifiedTar(layerDirTar(this.layerDir(diffId)), diffId);
   }
 
   /** Byte length of the layer's uncompressed tar. */
@@ -354,4 +353,19 @@ export class LayerStore {
 function unpackError(desc: Descriptor, e: unknown): unknown {
   if (e instanceof StagecraftError) return e;
   return new StagecraftError('STORE', `cannot unpack layer ${desc.digest}: ${(e as Error).message}`, { cause: e });
+}
+
+/** `tar` passed through, failing at its end when its SHA-256 is not `diffId`. */
+function verifiedTar(tar: Readable, diffId: Digest): Readable {
+  const hash = createHash('sha256');
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) { hash.update(chunk); cb(null, chunk); },
+    flush(cb) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got === diffId) cb();
+      else cb(new StagecraftError('STORE', `layer directory for ${diffId} no longer reproduces its diffId: its tar has ${got}`, { hint: 'prune the store and rebuild' }));
+    },
+  });
+  tar.on('error', (e) => out.destroy(new StagecraftError('STORE', `cannot read the layer directory of ${diffId}: ${e.message}`, { cause: e })));
+  return tar.pipe(out);
 }

@@ -167,7 +167,7 @@ export class Store {
     for (const [i, l] of image.layers.entries()) {
       if (await this.blobs.has(l.digest)) continue;
       // A built layer (uncompressed, digest = diffId) may exist only as its
-      // directory; layerTar() makes its blob when an output first needs it.
+      // directory; layerTar() streams its tar from there when an output needs it.
       if (l.digest === diffIds[i] && (await this.layers.hasLayer(l.digest))) continue;
       throw new StagecraftError('NOT_FOUND', `layer blob ${l.digest} is not in the local store`);
     }
