@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { sha256, MediaType, type Digest, type ImageConfig } from '../src/oci/index.js';
 import type { BlobSink } from '../src/registry/types.js';
 import { VerifyingStream } from '../src/registry/verify.js';
 import { Store } from '../src/store/index.js';
+import { streamToNewFile } from '../src/store/atomic.js';
 import { tarChunks, type TarWriteEntry } from '../src/tar/index.js';
 import { StagecraftError } from '../src/errors.js';
 import { corpusMissing } from './support/conformance.js';
@@ -40,6 +41,59 @@ async function addImage(store: Store, files: Record<string, string>): Promise<{ 
 
 const isCode = (code: string) => (e: unknown) => e instanceof StagecraftError && e.code === code;
 
+describe('streamToNewFile', () => {
+  const fail = (): Error => new Error('source failed');
+  const gone = async (path: string): Promise<void> => {
+    assert.equal(existsSync(path), false, 'removed by the time the promise rejects');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(existsSync(path), false, 'and nothing still on its way creates it');
+  };
+
+  it('writes the whole stream, through transforms, and returns the byte count', async () => {
+    const dir = newRoot();
+    mkdirSync(dir, { recursive: true });
+    const upper = new Transform({ transform(c: Buffer, _e, cb) { cb(null, Buffer.from(c.toString().toUpperCase())); } });
+    const n = await streamToNewFile(join(dir, 'f'), Readable.from([Buffer.from('ab'), Buffer.from('cd')]), [upper], { mode: 0o600, exclusive: true });
+    assert.equal(n, 4);
+    assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'ABCD');
+    assert.equal(statSync(join(dir, 'f')).mode & 0o777, 0o600);
+    await assert.rejects(streamToNewFile(join(dir, 'f'), Readable.from([Buffer.from('x')]), [], { exclusive: true }), /EEXIST/);
+    assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'ABCD', 'exclusive: an existing file is left alone');
+  });
+
+  // Each row fails the copy at another moment; none may leave the file behind.
+  const rows: Array<[string, (src: PassThrough) => { transforms?: Transform[]; after?: () => void }]> = [
+    ['source destroyed before the call', (src) => { src.on('error', () => undefined); src.destroy(fail()); return {}; }],
+    ['source destroyed in the same tick', (src) => ({ after: () => src.destroy(fail()) })],
+    ['source destroyed on the next turn', (src) => ({ after: () => setImmediate(() => src.destroy(fail())) })],
+    ['source destroyed after some bytes', (src) => ({ after: () => { src.write('partial'); setTimeout(() => src.destroy(fail()), 5); } })],
+    ['a transform fails', (src) => ({ transforms: [new Transform({ transform(_c, _e, cb) { cb(fail()); } })], after: () => src.end('x') })],
+  ];
+  for (const [name, setup] of rows) {
+    it(`removes the file: ${name}`, async () => {
+      const dir = newRoot();
+      mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < 20; i++) {
+        const src = new PassThrough(); // no error listener of its own: an error nobody hears fails the test
+        const { transforms = [], after } = setup(src);
+        const path = join(dir, `f${i}`);
+        const p = streamToNewFile(path, src, transforms, { exclusive: true });
+        after?.();
+        await assert.rejects(p, /source failed|premature close/i);
+        await gone(path);
+      }
+      assert.deepEqual(readdirSync(dir), []);
+    });
+  }
+
+  it('destroys the source when the file cannot be created, so its writer does not wait forever', async () => {
+    const src = new PassThrough();
+    src.on('error', () => undefined);
+    await assert.rejects(streamToNewFile(join(newRoot(), 'missing-dir', 'f'), src), /ENOENT/);
+    assert.equal(src.destroyed, true);
+  });
+});
+
 describe('store: blobs', () => {
   it('stores verified content and serves it back', async () => {
     const store = await Store.open(newRoot());
@@ -64,6 +118,29 @@ describe('store: blobs', () => {
     assert.equal(await store.has(sha256(good)), false);
     assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')), []);
     assert.deepEqual(readdirSync(store.tmpDir), [], 'no scratch debris');
+  });
+
+  it('leaves no scratch file when the body fails before or just after the write starts (the file is opened first)', async () => {
+    // A stream from createWriteStream opens its file on the thread pool, and a pipeline whose
+    // source fails first could reject before that open ran: the cleanup then raced the open, and
+    // once in CI the file appeared after it. put now creates the file before anything flows.
+    const store = await Store.open(newRoot());
+    const good = Buffer.from('layer bytes');
+    const desc = { digest: sha256(good), size: good.length };
+    const when = ['before', 'same tick', 'next turn'] as const;
+    for (let i = 0; i < 120; i++) {
+      const body = new PassThrough();
+      body.on('error', () => undefined);
+      const kind = when[i % 3]!;
+      if (kind === 'before') body.destroy(new Error('connection reset'));
+      const put = store.blobs.put(desc, body, { durable: false });
+      if (kind === 'same tick') body.destroy(new Error('connection reset'));
+      if (kind === 'next turn') setImmediate(() => body.destroy(new Error('connection reset')));
+      await assert.rejects(put, /connection reset|premature close/i, kind);
+    }
+    await new Promise((r) => setTimeout(r, 50)); // any open still on the thread pool lands
+    assert.deepEqual(readdirSync(store.tmpDir), [], 'no scratch file appears after put rejected');
+    assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')), []);
   });
 
   it('a download that checks itself (VerifyingStream) is stored without a second hash, and a corrupt one is not stored', async () => {

@@ -1,6 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { parseImageConfig, parseIndex, parseManifest } from '../oci/documents.js';
 import { digestHex, isDigest, sha256, type Digest } from '../oci/digest.js';
@@ -8,7 +7,7 @@ import { isConfigMediaType, isIndexMediaType, isManifestMediaType, layerCompress
 import { Annotation, type Descriptor } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import type { Store } from '../store/index.js';
-import { tmpName } from '../store/atomic.js';
+import { streamToNewFile, tmpName } from '../store/atomic.js';
 import { uncompressed } from '../tar/compression.js';
 import { openArchive, type ArchiveSource } from './source.js';
 
@@ -85,7 +84,7 @@ async function openMaybeCompressed(store: Store, path: string): Promise<{ source
   if (sniffCompression(head) === 'none') return { source: await openArchive(path), cleanup: async () => {} };
   const tmp = tmpName(store.tmpDir, 'archive');
   const { stream } = await uncompressed(createReadStream(path));
-  await pipeline(stream, createWriteStream(tmp));
+  await streamToNewFile(tmp, stream, [], { exclusive: true });
   return { source: await openArchive(tmp), cleanup: () => rm(tmp, { force: true }) };
 }
 

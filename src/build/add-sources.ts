@@ -23,18 +23,18 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { classifySource } from '../dockerfile/instructions/index.js';
 import { findExecutable } from '../tar/compression.js';
 import { destinationOf } from '../fs/copy.js';
 import { httpGet } from './http-get.js';
 import type { IgnoreFn } from '../fs/copy-sources.js';
+import { streamToNewFile } from '../store/atomic.js';
 
 export type RemoteKind = 'url' | 'git';
 
@@ -152,11 +152,12 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
   const name = urlFileName(src);
   const file = join(dir, name);
   const hash = createHash('sha256');
-  await pipeline(
-    res,
-    new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } }),
-    createWriteStream(file, { mode: 0o600 }),
-  );
+  try {
+    await streamToNewFile(file, res, [new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } })], { mode: 0o600 });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   const digest = `sha256:${hash.digest('hex')}`;
   if (want && want !== digest) {
     await rm(dir, { recursive: true, force: true });

@@ -1,13 +1,12 @@
 /** Commands on the local store: images, inspect, history, save, rmi, prune. */
-import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { saveDockerArchive, saveOciArchive } from '../archive/index.js';
 import { normalizeRef } from '../build/images.js';
 import { humanSize } from '../report/size.js';
 import { Store } from '../store/index.js';
+import { streamToNewFile } from '../store/atomic.js';
 import { parseReference } from '../reference/index.js';
 
 function out(s: string): void {
@@ -117,16 +116,30 @@ export async function saveCommand(root: string, refs: string[], o: { output: str
   }
   // Write beside the target and rename, so a failed save leaves no half archive.
   const tmp = `${o.output}.partial-${process.pid}`;
+  const pass = new PassThrough();
+  let fileError: NodeJS.ErrnoException | undefined;
+  const written = streamToNewFile(tmp, pass).catch((e: unknown) => {
+    fileError = e as NodeJS.ErrnoException;
+  });
   try {
-    const pass = new PassThrough();
-    const done = pipeline(pass, createWriteStream(tmp));
     if (o.format === 'oci') await saveOciArchive(store, resolved, pass);
     else await saveDockerArchive(store, resolved, pass);
     pass.end();
-    await done;
-    await rename(tmp, o.output);
+    await written;
+    if (fileError) throw fileError;
+    await rename(tmp, o.output).catch((e: unknown) => { fileError = e as NodeJS.ErrnoException; throw e; });
   } catch (e) {
+    pass.destroy();
+    await written;
     await rm(tmp, { force: true });
+    // The file failing (no such directory, no room) stops the writer too: report the file, not
+    // the writer's "premature close". A writer failing on its own leaves only a premature close here.
+    if (fileError && typeof fileError.syscall === 'string') {
+      throw new StagecraftError('ARCHIVE', `cannot write ${o.output}: ${fileError.code ?? fileError.message}`, {
+        hint: 'check that its directory exists and is writable and that the disk has room; nothing was written',
+        cause: fileError,
+      });
+    }
     throw e;
   }
 }

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** A unique name in the store's scratch directory. */
 export function tmpName(tmpDir: string, prefix: string): string {
@@ -16,6 +19,44 @@ export function fsyncFd(fd: number): Promise<void> {
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = openSync(dir, 'r');
   try { await fsyncFd(fd); } finally { closeSync(fd); }
+}
+
+/**
+ * Streams `source`, through `transforms`, into a new file at `path` and
+ * returns the bytes written. The file is created before any byte flows
+ * (`exclusive`: it must not exist yet) and removed when anything fails; a
+ * source stream is destroyed when the file cannot be created.
+ *
+ * A stream from `createWriteStream(path)` opens its file asynchronously, and
+ * a pipeline whose source fails early rejects before that open is done: a
+ * cleanup that runs then finds nothing, and the file appears after it (the
+ * store's scratch dir kept such a file after a pull whose download failed).
+ */
+export async function streamToNewFile(path: string, source: Readable | AsyncIterable<Uint8Array>, transforms: Transform[] = [], opts: { mode?: number; exclusive?: boolean } = {}): Promise<number> {
+  const src = source instanceof Readable ? source : Readable.from(source);
+  // Until the pipeline listens, an error of the source (a download that fails its digest check
+  // while the file is being opened) is held here; the pipeline then finds the source errored.
+  const hold = (): void => undefined;
+  src.on('error', hold);
+  let fh;
+  try {
+    fh = await open(path, opts.exclusive ? 'wx' : 'w', opts.mode ?? 0o666);
+  } catch (e) {
+    src.off('error', hold);
+    src.destroy(); // its writer is not left waiting for room; the error is thrown here
+    throw e;
+  }
+  const out = fh.createWriteStream();
+  try {
+    const done = pipeline([src, ...transforms, out]);
+    src.off('error', hold);
+    await done;
+    return out.bytesWritten;
+  } catch (e) {
+    out.destroy(); // closes the handle when the pipeline did not get as far as the file
+    await rm(path, { force: true });
+    throw e;
+  }
 }
 
 /**

@@ -1,12 +1,11 @@
-import { chmodSync, closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { StagecraftError } from '../errors.js';
 import { digestHex, HashingStream, isDigest, sha256, verifiesAs, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { fsyncFd, tmpName } from './atomic.js';
+import { fsyncFd, streamToNewFile, tmpName } from './atomic.js';
 import type { PendingSync } from './pending-sync.js';
 
 /** Blobs up to this size are read with one blocking read (getBytes). */
@@ -80,15 +79,12 @@ export class BlobStore {
           try { await fh.writeFile(body); if (durable) await fh.sync(); } finally { await fh.close(); }
         }
       } else {
-        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-        const src = body instanceof Readable ? body : Readable.from(body);
         if (desc && (verifiesAs(body, desc) || (opts.verifiedBy !== undefined && verifiesAs(opts.verifiedBy, desc)))) {
           // Checked as it streamed (SHA-256 of a 200 MB layer is ~0.15 s of this thread): it ended, so it is desc.
-          await pipeline(src, out);
-          result = { digest: desc.digest, size: out.bytesWritten };
+          result = { digest: desc.digest, size: await streamToNewFile(tmp, body, [], { mode: 0o644, exclusive: true }) };
         } else {
           const hash = new HashingStream();
-          await pipeline(src, hash, out);
+          await streamToNewFile(tmp, body, [hash], { mode: 0o644, exclusive: true });
           result = hash.result();
         }
         if (durable) {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -24,7 +24,7 @@ import { readStoredImage, runImage, type StoredImage } from '../support/oci-run.
 import { buildSkipReason, buildWithEvents, fixture, openBuildEnv, Tally, type BuildEnv } from '../fixtures/build/fixtures.js';
 
 const skip = buildSkipReason();
-const tally = new Tally('build archives', 5);
+const tally = new Tally('build archives', 6);
 const EXPECTED_OUTPUT = 'A=overridden B=2 C=3\n/srv/app\n1000\n1000\nhi\nbuilt\n';
 
 
@@ -219,6 +219,33 @@ describe('saved archives', { skip }, () => {
       assert.equal(l.Config.User, '1000:1000');
       assert.deepEqual(l.Config.Labels, { 'org.example.title': 'demo', 'org.example.version': '1.0' });
       assert.deepEqual(l.RootFS.Layers, image.config.rootfs.diff_ids);
+    }
+    tally.pass();
+  });
+
+  it('save where it cannot write (no such directory, a directory, a full disk): exit 1, an error naming the file, nothing left, an existing archive kept', async () => {
+    const full = join(work, 'full');
+    await mkdir(full);
+    const mount = await tool('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+    assert.equal(mount.code, 0, mount.stderr);
+    try {
+      await writeFile(join(full, 'kept.tar'), 'an earlier archive\n');
+      await mkdir(join(work, 'a-directory.tar'));
+      const cases: Array<[string, string]> = [
+        [join(work, 'no-such-dir', 'x.tar'), 'ENOENT'],
+        [join(work, 'a-directory.tar'), 'EISDIR'],
+        [join(full, 'kept.tar'), 'ENOSPC'],
+      ];
+      for (const [file, code] of cases) {
+        const saved = await runCli(['save', '-o', file, 'archive-demo:1'], { root: env.root });
+        assert.equal(saved.code, 1, `${code}: ${saved.stderr}`);
+        assert.equal(saved.stderr.trim(), `error: cannot write ${file}: ${code} (check that its directory exists and is writable and that the disk has room; nothing was written)`);
+      }
+      assert.equal(await readFile(join(full, 'kept.tar'), 'utf8'), 'an earlier archive\n', 'the archive already there is untouched');
+      assert.deepEqual(await readdir(full), ['kept.tar'], 'no partial file on the full disk');
+      assert.deepEqual((await readdir(work)).filter((n) => n.includes('partial')), []);
+    } finally {
+      await tool('umount', [full]);
     }
     tally.pass();
   });
