@@ -118,30 +118,29 @@ export async function saveCommand(root: string, refs: string[], o: { output: str
   const tmp = `${o.output}.partial-${process.pid}`;
   const pass = new PassThrough();
   let fileError: NodeJS.ErrnoException | undefined;
-  const written = streamToNewFile(tmp, pass).catch((e: unknown) => {
-    fileError = e as NodeJS.ErrnoException;
-  });
+  const written = streamToNewFile(tmp, pass).catch((e: unknown) => { fileError = e as NodeJS.ErrnoException; });
+  let saveError: unknown;
   try {
     if (o.format === 'oci') await saveOciArchive(store, resolved, pass);
     else await saveDockerArchive(store, resolved, pass);
     pass.end();
-    await written;
-    if (fileError) throw fileError;
-    await rename(tmp, o.output).catch((e: unknown) => { fileError = e as NodeJS.ErrnoException; throw e; });
   } catch (e) {
+    saveError = e;
     pass.destroy();
-    await written;
-    await rm(tmp, { force: true });
-    // The file failing (no such directory, no room) stops the writer too: report the file, not
-    // the writer's "premature close". A writer failing on its own leaves only a premature close here.
-    if (fileError && typeof fileError.syscall === 'string') {
-      throw new StagecraftError('ARCHIVE', `cannot write ${o.output}: ${fileError.code ?? fileError.message}`, {
-        hint: 'check that its directory exists and is writable and that the disk has room; nothing was written',
-        cause: fileError,
-      });
-    }
-    throw e;
   }
+  await written;
+  if (saveError === undefined && !fileError) await rename(tmp, o.output).catch((e: unknown) => { fileError = e as NodeJS.ErrnoException; });
+  if (saveError === undefined && !fileError) return;
+  await rm(tmp, { force: true });
+  // The file failing (no such directory, no room) stops the writer too: report the file, not the
+  // writer's "premature close". A writer failing on its own leaves only a premature close here.
+  if (fileError?.syscall !== undefined) {
+    throw new StagecraftError('ARCHIVE', `cannot write ${o.output}: ${fileError.code ?? fileError.message}`, {
+      hint: 'check that its directory exists and is writable and that the disk has room; nothing was written',
+      cause: fileError,
+    });
+  }
+  throw saveError ?? fileError;
 }
 
 export async function rmiCommand(root: string, refs: string[]): Promise<void> {
