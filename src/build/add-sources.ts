@@ -22,12 +22,10 @@
  * Downloads are streamed to disk while hashed; memory stays flat.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { Transform } from 'node:stream';
 import { StagecraftError } from '../errors.js';
 import { classifySource } from '../dockerfile/instructions/index.js';
 import { findExecutable } from '../tar/compression.js';
@@ -35,6 +33,7 @@ import { destinationOf } from '../fs/copy.js';
 import { httpGet } from './http-get.js';
 import type { IgnoreFn } from '../fs/copy-sources.js';
 import { streamToNewFile } from '../store/atomic.js';
+import { HashingStream } from '../oci/digest.js';
 
 export type RemoteKind = 'url' | 'git';
 
@@ -151,14 +150,14 @@ async function fetchUrl(src: string, opts: FetchOptions): Promise<FetchedSource>
   const dir = await scratch(opts.tmpDir);
   const name = urlFileName(src);
   const file = join(dir, name);
-  const hash = createHash('sha256');
+  const hash = new HashingStream();
   try {
-    await streamToNewFile(file, res, [new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } })], { mode: 0o600 });
+    await streamToNewFile(file, res, [hash], { mode: 0o600 });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
-  const digest = `sha256:${hash.digest('hex')}`;
+  const { digest } = hash.result();
   if (want && want !== digest) {
     await rm(dir, { recursive: true, force: true });
     throw new StagecraftError('DIGEST', `ADD ${redact(src)}: checksum mismatch: expected ${want}, got ${digest}`, { hint: 'the file changed on the server, or --checksum is wrong' });

@@ -53,8 +53,7 @@ export async function streamToNewFile(path: string, source: Readable | AsyncIter
     await done;
     return out.bytesWritten;
   } catch (e) {
-    out.destroy(); // closes the handle when the pipeline did not get as far as the file
-    await rm(path, { force: true });
+    await rm(path, { force: true }); // the pipeline has destroyed `out`, which closed the handle
     throw e;
   }
 }
